@@ -22,6 +22,22 @@ def _is_content(char: str) -> bool:
     return not (char.isspace() or unicodedata.category(char)[0] == "P")
 
 
+def _is_word_char(char: str) -> bool:
+    """Letters and digits of alphabetic scripts; a CJK character is a word by itself."""
+    return char.isalnum() and ord(char) < 0x2E80
+
+
+def _word_edges(window: str) -> tuple[np.ndarray, np.ndarray]:
+    """Where a span may start / end without cutting a Latin word or number in two."""
+    inside = np.fromiter((_is_word_char(c) for c in window), dtype=bool, count=len(window))
+    joined = inside[:-1] & inside[1:]           # positions i, i+1 in the same word
+    can_start = np.ones(len(window), dtype=bool)
+    can_end = np.ones(len(window), dtype=bool)
+    can_start[1:] &= ~joined
+    can_end[:-1] &= ~joined
+    return can_start, can_end
+
+
 def _codes(text: str) -> np.ndarray:
     """Lower-cased code points, one per character of `text` (length preserved)."""
     lowered = text.lower()
@@ -33,7 +49,10 @@ def _codes(text: str) -> np.ndarray:
 def best_f1_span(passage: str, answer: str, start: int = 0,
                  end: Optional[int] = None) -> Optional[Tuple[int, int]]:
     """The [start, end) range of `passage`, inside the window [start, end), whose
-    characters have the best F1 against `answer`; None when nothing overlaps."""
+    characters have the best F1 against `answer`; None when nothing overlaps.
+
+    Spans never start or end inside a Latin word or a number (CoQA answers are English);
+    Chinese characters are words by themselves, so every one is a possible edge."""
     end = len(passage) if end is None else end
     window = passage[start:end]
     answer_chars = [c for c in answer if _is_content(c)]
@@ -43,9 +62,12 @@ def best_f1_span(passage: str, answer: str, start: int = 0,
     codes = _codes(window)
     content = np.fromiter((_is_content(c) for c in window), dtype=bool, count=len(window))
     matching = content & np.isin(codes, answer_codes)
-    positions = np.flatnonzero(matching)
-    if positions.size == 0:
+    if not matching.any():
         return None
+    can_start, can_end = _word_edges(window)
+    starts_ok, ends_ok = matching & can_start, matching & can_end
+    if not (starts_ok.any() and ends_ok.any()):  # e.g. the answer is part of one long word
+        starts_ok = ends_ok = matching
     # prefix[c][i] = occurrences of answer character c in window[:i]
     prefix = np.zeros((len(answer_codes), len(window) + 1), dtype=np.int32)
     prefix[:, 1:] = np.cumsum(codes[None, :] == answer_codes[:, None], axis=1)
@@ -53,9 +75,9 @@ def best_f1_span(passage: str, answer: str, start: int = 0,
     total = len(answer_chars)
 
     best = (-1.0, 0, 0)  # (f1, -length, -start) maximised; positions are window offsets
-    ends = positions
-    for row in range(0, positions.size, _ROW_CHUNK):
-        starts = positions[row:row + _ROW_CHUNK]
+    start_positions, ends = np.flatnonzero(starts_ok), np.flatnonzero(ends_ok)
+    for row in range(0, start_positions.size, _ROW_CHUNK):
+        starts = start_positions[row:row + _ROW_CHUNK]
         counts = prefix[:, None, ends + 1] - prefix[:, starts, None]      # (chars, S, E)
         overlap = np.minimum(counts, answer_counts[:, None, None]).sum(axis=0)  # (S, E)
         span_len = content_prefix[ends + 1][None, :] - content_prefix[starts][:, None]

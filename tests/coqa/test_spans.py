@@ -58,3 +58,9 @@ def test_equals_brute_force_on_random_text():
         passage = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60)))
         answer = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
         assert best_f1_span(passage, answer) == brute_force(passage, answer), (passage, answer)
+
+
+def test_never_cuts_a_latin_word():
+    # "cat" inside "cats": the span may not end mid-word, so the whole word is taken.
+    assert best_f1_span("the cats sat", "cat") == (4, 8)
+    assert best_f1_span("in 1475 it was", "147") == (3, 7)
