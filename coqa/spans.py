@@ -64,10 +64,13 @@ def best_f1_span(passage: str, answer: str, start: int = 0,
     matching = content & np.isin(codes, answer_codes)
     if not matching.any():
         return None
+    # Spans start at the first and end at the last character of a word that shares a
+    # character with the answer (for Chinese: at a matching character).
     can_start, can_end = _word_edges(window)
-    starts_ok, ends_ok = matching & can_start, matching & can_end
-    if not (starts_ok.any() and ends_ok.any()):  # e.g. the answer is part of one long word
-        starts_ok = ends_ok = matching
+    word_id = np.cumsum(can_start) - 1
+    word_matches = np.bincount(word_id, weights=matching)[word_id] > 0
+    starts_ok = can_start & content & word_matches
+    ends_ok = can_end & content & word_matches
     # prefix[c][i] = occurrences of answer character c in window[:i]
     prefix = np.zeros((len(answer_codes), len(window) + 1), dtype=np.int32)
     prefix[:, 1:] = np.cumsum(codes[None, :] == answer_codes[:, None], axis=1)
