@@ -1,0 +1,121 @@
+"""The steps of run_coqa.py that are longer than a few lines: output folder, data,
+checkpoint saving and evaluation. Each takes small typed values, never `args`."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from coqa.cli import UsageError
+from coqa.evaluation import InferenceConfig, predict_logits
+from coqa.features import FeatureConfig, FeatureSet, load_or_build_features
+from coqa.model import ConvQAModel
+from coqa.postprocess import PostprocessConfig, predict_answers
+from coqa.readers import load_dialogues
+
+logger = logging.getLogger(__name__)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON through a temporary file and a rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        json.dump(obj, out, ensure_ascii=False, indent=2)
+    os.replace(tmp, path)
+
+
+def prepare_output_dir(output_dir: str, training: bool, overwrite: bool, resuming: bool) -> Path:
+    """Create output_dir; refuse to train into a non-empty one unless told to."""
+    folder = Path(output_dir)
+    if training and folder.is_dir() and any(folder.iterdir()) and not (overwrite or resuming):
+        raise UsageError(f"output directory {output_dir} already exists and is not empty; "
+                         f"use --overwrite_output_dir to train into it")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def resolve_data_file(data_dir: Optional[str], name: Optional[str], flag: str) -> str:
+    """data_dir/name (or name alone), checked to exist."""
+    if not name:
+        raise UsageError(f"{flag} is required for this mode")
+    path = Path(data_dir) / name if data_dir else Path(name)
+    if not path.is_file():
+        raise UsageError(f"{flag} {path} does not exist")
+    return str(path)
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    features: FeatureConfig
+    cache_dir: str
+    model_name: str        # part of the cache file name, as the old scripts had it
+    overwrite_cache: bool
+    threads: int
+    skip_invalid: bool
+
+
+def load_features(data_file: str, split: str, tokenizer, settings: DataSettings) -> FeatureSet:
+    """Read, validate and featurise one file (through the keyed cache)."""
+    loaded = load_dialogues(data_file, skip_invalid=settings.skip_invalid)
+    logger.info("Read %d dialogues, %d turns from %s (%d skipped)", len(loaded.dialogues),
+                loaded.num_turns, data_file, len(loaded.skipped))
+    cache_dir = settings.cache_dir or str(Path(data_file).parent)
+    prefix = f"{split}_{settings.model_name}_{settings.features.max_seq_length}"
+    return load_or_build_features(data_file, loaded.dialogues, tokenizer, settings.features,
+                                  cache_dir, prefix, settings.overwrite_cache, settings.threads)
+
+
+def checkpoint_saver(tokenizer, args_dict: Dict[str, Any]):
+    """The `save_model(model, directory)` callback: weights, configs, tokenizer, args.json."""
+    def save(model: ConvQAModel, directory: Path) -> None:
+        model.save(directory)
+        tokenizer.save_pretrained(str(directory))
+        write_json(Path(directory) / "args.json", args_dict)
+    return save
+
+
+def save_final(model: ConvQAModel, tokenizer, args_dict: Dict[str, Any], output_dir: Path) -> None:
+    """The trained model in output_dir, written to a temporary folder first then moved in."""
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=output_dir))
+    checkpoint_saver(tokenizer, args_dict)(model, tmp)
+    for item in tmp.iterdir():
+        os.replace(item, output_dir / item.name)
+    tmp.rmdir()
+    logger.info("Saving model to %s", output_dir)
+
+
+def evaluation_targets(output_dir: Path, trained: bool, model_path: str, all_checkpoints: bool) -> List[str]:
+    """The folders to evaluate: the trained model (or --model_name_or_path), plus every
+    checkpoint-N with --eval_all_checkpoints."""
+    targets = [str(output_dir) if trained else model_path]
+    if all_checkpoints:
+        found = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+        targets = [str(p) for p in found] + targets
+    return targets
+
+
+def predict_and_score(model: ConvQAModel, features: FeatureSet, data_file: str, out_dir: Path,
+                      suffix: str, inference: InferenceConfig, post: PostprocessConfig,
+                      device: torch.device, score: bool) -> Optional[Dict[str, Any]]:
+    """Write predictions_<suffix>.json and nbest_predictions_<suffix>.json; with `score`,
+    also score them and return the per-domain results."""
+    logger.info("***** Running evaluation %s *****", suffix)
+    logger.info("  Num examples = %d", len(features))
+    logger.info("  Batch size = %d", inference.batch_size)
+    start_logits, end_logits = predict_logits(model.to(device), features, inference, device)
+    predictions, nbest = predict_answers(start_logits, end_logits, features, post)
+    pred_file = out_dir / f"predictions_{suffix}.json"
+    write_json(pred_file, predictions)
+    write_json(out_dir / f"nbest_predictions_{suffix}.json", nbest)
+    logger.info("Wrote %d predictions to %s", len(predictions), pred_file)
+    if not score:
+        return None
+    from evaluate import evaluate_files
+    return evaluate_files(data_file, pred_file)

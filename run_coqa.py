@@ -1,0 +1,136 @@
+#!/usr/bin/env python
+"""Extractive conversational QA on ConvQA_CN / CoQA: fine-tune, evaluate, predict.
+
+Reads top to bottom: parse, set up, load tokenizer and model, train, evaluate, save.
+Command lines of the old transformers-coqa `run_coqa.py` run unchanged; see --help.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+
+from coqa.adversarial import AdversarialConfig
+from coqa.arguments import build_parser
+from coqa.cli import UsageError, exit_on_bad_input, setup_logging
+from coqa.distributed import cleanup_distributed, init_distributed, log_level
+from coqa.evaluation import InferenceConfig
+from coqa.features import FeatureConfig, log_features
+from coqa.loading import encoder_max_positions, load_model, load_tokenizer
+from coqa.model import ModelConfig, count_parameters
+from coqa.pipeline import (DataSettings, checkpoint_saver, evaluation_targets, load_features,
+                           predict_and_score, prepare_output_dir, resolve_data_file, save_final,
+                           write_json)
+from coqa.postprocess import PostprocessConfig
+from coqa.training import TrainConfig, set_seed, train
+
+logger = logging.getLogger("run_coqa")
+
+
+def precision_of(args) -> str:
+    if args.fp16 and args.bf16:
+        raise UsageError("--fp16 and --bf16 cannot be combined")
+    if args.fp16 and (args.no_cuda or not torch.cuda.is_available()):
+        raise UsageError("--fp16 needs a CUDA GPU (use --bf16 on CPU)")
+    return "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
+
+
+def configs_from(args):
+    """Typed configs from the flags, built once; invalid combinations become UsageErrors."""
+    try:
+        features = FeatureConfig(max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+                                 max_query_length=args.max_query_length,
+                                 history_len=args.history_len)
+        model = ModelConfig(middle=args.middle,
+                            rtransformer_bidirectional=args.rtransformer_bidirectional)
+        post = PostprocessConfig(n_best_size=args.n_best_size,
+                                 max_answer_length=args.max_answer_length)
+        adversarial = AdversarialConfig(method=args.adversarial_method if args.adversarial else None,
+                                        epsilon=args.adversarial_epsilon, pgd_steps=args.pgd_steps)
+        train_config = TrainConfig(
+            output_dir=args.output_dir, per_device_batch_size=args.per_gpu_train_batch_size,
+            gradient_accumulation_steps=args.gradient_accumulation_steps,
+            learning_rate=args.learning_rate, weight_decay=args.weight_decay,
+            adam_epsilon=args.adam_epsilon, max_grad_norm=args.max_grad_norm,
+            num_train_epochs=args.num_train_epochs, max_steps=args.max_steps,
+            warmup_steps=args.warmup_steps, logging_steps=args.logging_steps,
+            save_steps=args.save_steps, seed=args.seed, precision=precision_of(args),
+            torch_compile=args.torch_compile, resume_from_checkpoint=args.resume_from_checkpoint,
+            adversarial=adversarial)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    return features, model, post, train_config
+
+
+def check_lengths(args) -> None:
+    positions = encoder_max_positions(args.config_name or args.model_name_or_path)
+    if args.max_seq_length > positions:
+        raise UsageError(f"--max_seq_length {args.max_seq_length} exceeds the model's "
+                         f"{positions} positions ({args.model_name_or_path})")
+
+
+@exit_on_bad_input
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not (args.do_train or args.do_eval or args.do_predict):
+        raise UsageError("nothing to do: give --do_train, --do_eval and/or --do_predict")
+    feature_config, model_config, post_config, train_config = configs_from(args)
+    check_lengths(args)
+    dist = init_distributed(args.no_cuda, args.local_rank)
+    setup_logging(log_level(dist))
+    output_dir = prepare_output_dir(args.output_dir, args.do_train, args.overwrite_output_dir,
+                                    bool(args.resume_from_checkpoint))
+    logger.warning("Process rank: %s, device: %s, n_gpu: %s, distributed training: %s, "
+                   "16-bits training: %s", dist.local_rank, dist.device,
+                   int(dist.device.type == "cuda"), dist.distributed, train_config.precision)
+    logger.info("Training/evaluation parameters %s", args)
+    args_dict = vars(args)
+    if dist.is_main:
+        write_json(output_dir / "args.json", args_dict)
+    set_seed(args.seed)
+
+    tokenizer = load_tokenizer(args.tokenizer_name or args.model_name_or_path,
+                               True if args.do_lower_case else None)
+    model_path = args.resume_from_checkpoint or args.model_name_or_path
+    model = load_model(model_path, model_config, args.config_name)
+    logger.info("Total parameter number: %d", count_parameters(model))
+    data = DataSettings(feature_config, args.cache_dir, Path(args.model_name_or_path.rstrip("/")).name,
+                        args.overwrite_cache, args.threads, args.skip_invalid)
+
+    if args.do_train:
+        train_file = resolve_data_file(args.data_dir, args.train_file, "--train_file")
+        train_features = load_features(train_file, "train", tokenizer, data)
+        log_features(train_features, tokenizer, count=3)
+        model.to(dist.device)
+        train(model, train_features, train_config, checkpoint_saver(tokenizer, args_dict), dist=dist)
+        if dist.is_main:
+            save_final(model, tokenizer, args_dict, output_dir)
+
+    if (args.do_eval or args.do_predict) and dist.is_main:
+        predict_file = resolve_data_file(args.data_dir, args.predict_file, "--predict_file")
+        features = load_features(predict_file, "dev", tokenizer, data)
+        inference = InferenceConfig(args.per_gpu_eval_batch_size, train_config.precision)
+        targets = evaluation_targets(output_dir, args.do_train, model_path, args.eval_all_checkpoints)
+        logger.info("Evaluate the following checkpoints: %s", targets)
+        all_results = {}
+        for target in targets:
+            suffix = Path(target).name if target.rstrip("/").split("/")[-1].startswith("checkpoint-") else ""
+            target_model = model if target == targets[-1] and args.do_train else load_model(target, model_config)
+            results = predict_and_score(target_model, features, predict_file, output_dir, suffix,
+                                        inference, post_config, dist.device, score=args.do_eval)
+            if results is not None:
+                logger.info("Results: %s", {k: v for k, v in results.items() if k != "breakdown"})
+                all_results[suffix or "final"] = results
+        if all_results:
+            write_json(output_dir / "eval_results.json",
+                       all_results["final"] if list(all_results) == ["final"] else all_results)
+    cleanup_distributed()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
