@@ -22,9 +22,9 @@ from coqa.evaluation import InferenceConfig
 from coqa.features import FeatureConfig, log_features
 from coqa.loading import encoder_max_positions, load_model, load_tokenizer
 from coqa.model import ModelConfig, count_parameters
-from coqa.pipeline import (DataSettings, checkpoint_saver, evaluation_targets, load_features,
-                           predict_and_score, prepare_output_dir, resolve_data_file, save_final,
-                           write_json)
+from coqa.pipeline import (DataSettings, checkpoint_saver, during_training_evaluator,
+                           evaluation_targets, load_features, predict_and_score,
+                           prepare_output_dir, resolve_data_file, save_final, write_json)
 from coqa.postprocess import PostprocessConfig
 from coqa.training import TrainConfig, set_seed, train
 
@@ -101,19 +101,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     data = DataSettings(feature_config, args.cache_dir, Path(args.model_name_or_path.rstrip("/")).name,
                         args.overwrite_cache, args.threads, args.skip_invalid)
 
+    inference = InferenceConfig(args.per_gpu_eval_batch_size, train_config.precision)
     if args.do_train:
         train_file = resolve_data_file(args.data_dir, args.train_file, "--train_file")
-        train_features = load_features(train_file, "train", tokenizer, data)
+        train_features = load_features(train_file, "train", tokenizer, data, dist)
         log_features(train_features, tokenizer, count=3)
         model.to(dist.device)
-        train(model, train_features, train_config, checkpoint_saver(tokenizer, args_dict), dist=dist)
+        evaluate_fn = None
+        if args.evaluate_during_training and dist.is_main:
+            predict_file = resolve_data_file(args.data_dir, args.predict_file, "--predict_file")
+            evaluate_fn = during_training_evaluator(
+                model, load_features(predict_file, "dev", tokenizer, data), predict_file,
+                output_dir, inference, post_config, dist.device)
+        train(model, train_features, train_config, checkpoint_saver(tokenizer, args_dict),
+              dist=dist, evaluate_fn=evaluate_fn)
         if dist.is_main:
             save_final(model, tokenizer, args_dict, output_dir)
 
     if (args.do_eval or args.do_predict) and dist.is_main:
         predict_file = resolve_data_file(args.data_dir, args.predict_file, "--predict_file")
         features = load_features(predict_file, "dev", tokenizer, data)
-        inference = InferenceConfig(args.per_gpu_eval_batch_size, train_config.precision)
         targets = evaluation_targets(output_dir, args.do_train, model_path, args.eval_all_checkpoints)
         logger.info("Evaluate the following checkpoints: %s", targets)
         all_results = {}

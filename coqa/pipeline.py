@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from coqa.cli import UsageError
+from coqa.distributed import DistInfo, barrier
 from coqa.evaluation import InferenceConfig, predict_logits
 from coqa.features import FeatureConfig, FeatureSet, load_or_build_features
 from coqa.model import ConvQAModel
@@ -61,8 +62,21 @@ class DataSettings:
     skip_invalid: bool
 
 
-def load_features(data_file: str, split: str, tokenizer, settings: DataSettings) -> FeatureSet:
-    """Read, validate and featurise one file (through the keyed cache)."""
+def load_features(data_file: str, split: str, tokenizer, settings: DataSettings,
+                  dist: Optional[DistInfo] = None) -> FeatureSet:
+    """Read, validate and featurise one file (through the keyed cache).
+
+    Under DDP the main rank builds (or loads) the cache first and the others wait, then
+    load it, so features are built once and the cache file is written by one process."""
+    if dist is not None and not dist.is_main:
+        barrier(dist)
+    features = _read_and_featurise(data_file, split, tokenizer, settings)
+    if dist is not None and dist.is_main:
+        barrier(dist)
+    return features
+
+
+def _read_and_featurise(data_file: str, split: str, tokenizer, settings: DataSettings) -> FeatureSet:
     loaded = load_dialogues(data_file, skip_invalid=settings.skip_invalid)
     logger.info("Read %d dialogues, %d turns from %s (%d skipped)", len(loaded.dialogues),
                 loaded.num_turns, data_file, len(loaded.skipped))
@@ -119,3 +133,15 @@ def predict_and_score(model: ConvQAModel, features: FeatureSet, data_file: str, 
         return None
     from evaluate import evaluate_files
     return evaluate_files(data_file, pred_file)
+
+
+def during_training_evaluator(model: ConvQAModel, features: FeatureSet, data_file: str,
+                              out_dir: Path, inference: InferenceConfig, post: PostprocessConfig,
+                              device: torch.device):
+    """The `evaluate_fn(step)` of `coqa.training.train` for --evaluate_during_training:
+    writes predictions_checkpoint-<step>.json and returns overall EM / F1."""
+    def evaluate_at(step: int) -> Dict[str, float]:
+        results = predict_and_score(model, features, data_file, out_dir, f"checkpoint-{step}",
+                                    inference, post, device, score=True)
+        return {"em": results["overall"]["em"], "f1": results["overall"]["f1"]}
+    return evaluate_at
