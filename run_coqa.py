@@ -17,7 +17,7 @@ import torch
 from coqa.adversarial import AdversarialConfig
 from coqa.arguments import build_parser
 from coqa.cli import UsageError, exit_on_bad_input, setup_logging
-from coqa.distributed import cleanup_distributed, init_distributed, log_level
+from coqa.distributed import barrier, cleanup_distributed, init_distributed, log_level
 from coqa.evaluation import InferenceConfig
 from coqa.features import FeatureConfig, log_features
 from coqa.loading import encoder_max_positions, load_model, load_tokenizer
@@ -84,6 +84,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     setup_logging(log_level(dist))
     output_dir = prepare_output_dir(args.output_dir, args.do_train, args.overwrite_output_dir,
                                     bool(args.resume_from_checkpoint))
+    barrier(dist)  # every rank has checked output_dir before rank 0 writes into it
     logger.warning("Process rank: %s, device: %s, n_gpu: %s, distributed training: %s, "
                    "16-bits training: %s", dist.local_rank, dist.device,
                    int(dist.device.type == "cuda"), dist.distributed, train_config.precision)

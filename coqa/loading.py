@@ -6,6 +6,7 @@ local copy of bert-base-chinese) or a folder this toolkit saved (it also holds
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -74,6 +75,11 @@ def load_model(path: str, config: ModelConfig, config_path: str = "") -> ConvQAM
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
         raise UsageError(f"model folder {path} has no weights (none of {', '.join(WEIGHT_FILES)})")
     encoder_max_positions(config_path or path)
+    # The heads use the backbone's own dropout rate, so a folder with dropout 0 gives a
+    # fully deterministic model (DDP equality tests rely on it).
+    encoder_config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    if "hidden_dropout_prob" in encoder_config:
+        config = dataclasses.replace(config, head_dropout=float(encoder_config["hidden_dropout_prob"]))
     try:
         return ConvQAModel.from_pretrained_encoder(str(folder), config)
     except (OSError, ValueError) as err:
