@@ -148,3 +148,23 @@ def test_skip_invalid_cli_reports(convqa_data, write_json):
     assert result.returncode == 0
     assert "skipped 1" in result.stdout and "11 turns" in result.stdout
     assert "turn 1: empty question" in result.stderr
+
+
+def test_coqa_hand_made_every_kind(write_json):
+    story = "Tom lives in Paris. He has a red bike and rides it every day."
+    answers = [("Paris", 13, 18), ("Yes.", 20, 42), ("no", 20, 42), ("unknown", -1, -1),
+               ("a red one", 27, 37), ("every day", 48, 61)]
+    data = {"version": "1.0", "data": [{
+        "source": "wikipedia", "id": "x1", "story": story,
+        "questions": [{"input_text": f"q{i}?", "turn_id": i} for i in range(1, 7)],
+        "answers": [{"input_text": text, "turn_id": i, "span_start": s, "span_end": e,
+                     "span_text": story[s:e] if s >= 0 else "unknown"}
+                    for i, (text, s, e) in enumerate(answers, 1)]}]}
+    dialogue = load_dialogues(write_json(data)).dialogues[0]
+    kinds = [t.kind for t in dialogue.turns]
+    assert kinds == [AnswerKind.SPAN, AnswerKind.YES, AnswerKind.NO, AnswerKind.UNKNOWN,
+                     AnswerKind.FREE_FORM, AnswerKind.SPAN]
+    assert dialogue.span_text(dialogue.turns[0]) == "Paris"
+    # "a red one" is not in the rationale "a red bike": best character F1 inside it.
+    assert dialogue.span_text(dialogue.turns[4]) == "a red"
+    assert dialogue.span_text(dialogue.turns[5]) == "every day"
