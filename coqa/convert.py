@@ -16,19 +16,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from coqa.cli import exit_on_bad_input, setup_logging
+from coqa.convqa_format import occurrences
 from coqa.errors import DataError
 from coqa.readers import read_json
 
 logger = logging.getLogger(__name__)
-
-
-def occurrences(text: str, needle: str) -> List[int]:
-    """Every offset where `needle` occurs in `text`, overlapping ones included."""
-    found, start = [], text.find(needle)
-    while start >= 0:
-        found.append(start)
-        start = text.find(needle, start + 1)
-    return found
 
 
 def align_answer(context: str, answer: str, start: Any) -> Tuple[List[int], bool]:

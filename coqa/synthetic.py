@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from coqa.convqa_format import answer_statistics, occurrences, percent
+
 VERSION = "ConvQA_CN v3.0 synthetic"
 YES_TEXT = "是的"
 NO_TEXT = "不是"
@@ -193,13 +195,13 @@ def _dialogue(rng: random.Random, config: SyntheticConfig, dialogue_id: int) -> 
         questions.append({"input_text": question, "turn_id": turn_id,
                           "question_type": question_type})
         if kind == EXTRACTIVE:
-            answer_type, starts = "extractive", _occurrences(passage, answer)
+            answer_type, starts = "extractive", occurrences(passage, answer)
         else:
             answer_type, starts = "generative", [NO_SPAN_START]
         answers.append({"input_text": answer, "turn_id": turn_id, "answer_id": 1,
                         "answer_type": answer_type, "answer_start": starts})
     return {"Source": source, "Passage": passage, "Questions": questions, "Answers": answers,
-            "answer_statistics": [_answer_statistics(answers)],
+            "answer_statistics": [answer_statistics(answers)],
             "question_statistics": [_question_statistics(questions, coreference)],
             "id": dialogue_id}
 
@@ -248,28 +250,6 @@ def _turn(rng: random.Random, kind: str, person: _Person, who: str,
     return attribute.yesno.format(who=who, value=value), answer, attribute
 
 
-def _occurrences(passage: str, text: str) -> List[int]:
-    """Every character offset where `text` starts in `passage`, ascending (overlaps included)."""
-    return [i for i in range(len(passage) - len(text) + 1) if passage.startswith(text, i)]
-
-
-def _percent(count: int, total: int) -> float:
-    return 100.0 * count / total if total else 0.0
-
-
-def _answer_statistics(answers: List[Dict[str, Any]]) -> Dict[str, Any]:
-    kinds = Counter(answer_kind(a) for a in answers)
-    total = len(answers)
-    counts = {"answer_count": total,
-              "span_count": sum(a["answer_type"] == "extractive" for a in answers),
-              "nospan_count": sum(a["answer_type"] == "generative" for a in answers),
-              "yesno_count": kinds[YES] + kinds[NO],
-              "cannotanswer_count": kinds[UNKNOWN]}
-    ratios = {f"{name}_ratio": _percent(counts[f"{name}_count"], total)
-              for name in ("span", "nospan", "yesno", "cannotanswer")}
-    return {**counts, **ratios}
-
-
 def _question_statistics(questions: List[Dict[str, Any]], coreference: int) -> Dict[str, Any]:
     """Counts as in the corpus: coreference (a pronoun for a person, whatever the question
     type) and omitting (an elided subject, never generated) overlap the three exclusive
@@ -282,7 +262,7 @@ def _question_statistics(questions: List[Dict[str, Any]], coreference: int) -> D
                                    for q in questions),
               "yesno_count": sum(q["question_type"] == "yesno" for q in questions),
               "why_count": 0}
-    ratios = {f"{name}_ratio": _percent(counts[f"{name}_count"], total)
+    ratios = {f"{name}_ratio": percent(counts[f"{name}_count"], total)
               for name in ("coreference", "omitting", "factual", "yesno", "why")}
     return {**counts, **ratios}
 

@@ -32,6 +32,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+# Run as `python data/build_sample.py` from the repository root: make `coqa` importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from coqa.convqa_format import answer_statistics, occurrences, percent  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent
 SRC_DIR = ROOT / "sample_src"
 OUT_DIR = ROOT / "sample"
@@ -71,11 +75,6 @@ def _display(path: Path) -> str:
         return str(path.relative_to(ROOT.parent))
     except ValueError:
         return str(path)
-
-
-def occurrences(passage: str, text: str) -> List[int]:
-    """Every offset where `text` starts in `passage`, ascending, overlapping ones included."""
-    return [i for i in range(len(passage) - len(text) + 1) if passage.startswith(text, i)]
 
 
 def _nonempty_str(obj: Dict[str, Any], key: str, path: Path, dialogue: int,
@@ -137,23 +136,6 @@ def _convert_turn(raw: Any, passage: str, path: Path, dialogue: int,
              "answer_type": atype, "answer_start": starts})
 
 
-def _percent(count: int, total: int) -> float:
-    return 100.0 * count / total if total else 0.0
-
-
-def answer_statistics(answers: List[Dict[str, Any]]) -> Dict[str, Any]:
-    texts = Counter(a["input_text"] for a in answers)
-    total = len(answers)
-    counts = {"answer_count": total,
-              "span_count": sum(a["answer_type"] == "extractive" for a in answers),
-              "nospan_count": sum(a["answer_type"] == "generative" for a in answers),
-              "yesno_count": texts[YES] + texts[NO],
-              "cannotanswer_count": texts[UNKNOWN]}
-    ratios = {f"{name}_ratio": _percent(counts[f"{name}_count"], total)
-              for name in ("span", "nospan", "yesno", "cannotanswer")}
-    return {**counts, **ratios}
-
-
 def exclusive_class(question: Dict[str, Any]) -> str:
     """factual / yesno / why for one question (see the module docstring)."""
     qtype = question["question_type"]
@@ -178,7 +160,7 @@ def question_statistics(questions: List[Dict[str, Any]]) -> Dict[str, Any]:
               "factual_count": classes["factual"],
               "yesno_count": classes["yesno"],
               "why_count": classes["why"]}
-    ratios = {f"{name}_ratio": _percent(counts[f"{name}_count"], total)
+    ratios = {f"{name}_ratio": percent(counts[f"{name}_count"], total)
               for name in ("coreference", "omitting", "factual", "yesno", "why")}
     return {**counts, **ratios}
 
