@@ -1,33 +1,34 @@
-"""Read gold files (ConvQA_CN v3.0 or official CoQA v1.0) and prediction files.
+"""Read a gold file, ConvQA_CN v3.0 or official CoQA v1.0 (told apart by their keys).
 
-Standard library only: the evaluator must score any prediction file without the rest
-of the toolkit. Every defect raises `EvalInputError` naming the file (and dialogue, turn).
+ConvQA_CN: `{"data": [{"Source", "Passage", "Questions", "Answers", "id"}]}`, one gold
+answer per turn. CoQA: `{"data": [{"source", "story", "questions", "answers",
+"additional_answers"}]}`, the main answer followed by one answer from each additional set,
+as the official CoQA evaluator reads them. Every defect raises EvalInputError naming the
+file and the dialogue (and turn).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 
 from evaluate.answer_kinds import classify_special
+from evaluate.errors import EvalInputError, as_dialogue_id, as_turn_id, read_json_file
 
 CONVQA_CN = "convqa_cn"
 COQA = "coqa"
 
-TurnKey = Tuple[str, int]
-
-
-class EvalInputError(Exception):
-    """A gold or prediction file that cannot be scored; the message is one line."""
+TurnKey = Tuple[str, int]  # (dialogue id as str, turn_id)
 
 
 @dataclass(frozen=True)
 class GoldTurn:
+    """One scored turn: its gold answers and what the breakdown groups it by."""
+
     dialogue_id: str
     turn_id: int
-    source: str
-    answers: Tuple[str, ...]   # main gold first
+    source: str                # raw source name ("mctest", "儿童故事")
+    answers: Tuple[str, ...]   # main gold first, then CoQA's additional answers
     question_type: str         # "none" when the format has none (CoQA)
     kind: str                  # span / free-form / yes / no / unknown
 
@@ -36,21 +37,14 @@ class GoldTurn:
         return self.dialogue_id, self.turn_id
 
 
-def read_json_file(path: str | Path) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise EvalInputError(f"{path}: no such file")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise EvalInputError(f"{path}: not UTF-8 (byte 0x{raw[err.start]:02x} at offset "
-                             f"{err.start})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise EvalInputError(f"{path}: not JSON ({err.msg} at line {err.lineno} column "
-                             f"{err.colno})") from None
+@dataclass(frozen=True)
+class GoldData:
+    """A whole gold file: its format, its turns in file order, and non-fatal oddities."""
+
+    path: str
+    file_format: str           # CONVQA_CN or COQA
+    turns: Tuple[GoldTurn, ...]
+    warnings: Tuple[str, ...] = ()
 
 
 def _field(obj: Any, key: str, where: str) -> Any:
@@ -59,85 +53,131 @@ def _field(obj: Any, key: str, where: str) -> Any:
     return obj[key]
 
 
-def _gold_kind(main: str, extractive: bool) -> str:
-    special = classify_special(main)
+def _list_field(obj: Any, key: str, where: str) -> List[Any]:
+    value = _field(obj, key, where)
+    if not isinstance(value, list):
+        raise EvalInputError(f'{where}: "{key}" is not a list')
+    return value
+
+
+def _text_field(obj: Any, key: str, where: str) -> str:
+    value = _field(obj, key, where)
+    if not isinstance(value, str):
+        raise EvalInputError(f'{where}: "{key}" is not a string')
+    return value
+
+
+def answer_kind(main_answer: str, is_span: bool) -> str:
+    """yes / no / unknown for the special answers, else span or free-form."""
+    special = classify_special(main_answer)
     if special is not None:
         return special
-    return "span" if extractive else "free-form"
+    return "span" if is_span else "free-form"
 
 
-def _convqa_turns(raw: Dict[str, Any], where: str) -> List[GoldTurn]:
-    dialogue_id, source = str(raw["id"]), str(_field(raw, "Source", where))
-    questions = _field(raw, "Questions", where)
-    answers = _field(raw, "Answers", where)
-    if not isinstance(questions, list) or not isinstance(answers, list) \
-            or len(questions) != len(answers):
-        raise EvalInputError(f"{where}: Questions and Answers are not lists of equal length")
+def _convqa_turns(raw: Mapping[str, Any], dialogue_id: str, where: str,
+                  mismatched: List[str]) -> List[GoldTurn]:
+    """The turns of one ConvQA_CN dialogue: Questions[i] with Answers[i]."""
+    source = _text_field(raw, "Source", where)
+    questions = _list_field(raw, "Questions", where)
+    answers = _list_field(raw, "Answers", where)
+    if len(questions) != len(answers):
+        raise EvalInputError(f"{where}: {len(questions)} Questions but {len(answers)} Answers")
     turns = []
-    for question, answer in zip(questions, answers):
-        turn_id = _field(question, "turn_id", where)
+    for index, (question, answer) in enumerate(zip(questions, answers)):
+        turn_id = as_turn_id(_field(question, "turn_id", f"{where}: Questions[{index}]"), where)
         turn_where = f"{where}: turn {turn_id}"
-        text = str(_field(answer, "input_text", turn_where))
-        kind = _gold_kind(text, answer.get("answer_type") == "extractive")
-        turns.append(GoldTurn(dialogue_id, int(turn_id), source, (text,),
-                              str(question.get("question_type") or "none"), kind))
+        text = _text_field(answer, "input_text", turn_where)
+        if as_turn_id(answer.get("turn_id", turn_id), turn_where) != turn_id:
+            mismatched.append(turn_where)
+        question_type = question.get("question_type")
+        kind = answer_kind(text, answer.get("answer_type") == "extractive")
+        turns.append(GoldTurn(dialogue_id, turn_id, source, (text,),
+                              question_type if isinstance(question_type, str) else "none", kind))
     return turns
 
 
-def _coqa_turns(raw: Dict[str, Any], where: str) -> List[GoldTurn]:
-    dialogue_id, source = str(raw["id"]), str(_field(raw, "source", where))
-    story = str(_field(raw, "story", where))
-    questions = _field(raw, "questions", where)
-    answer_sets = [_field(raw, "answers", where)] + list((raw.get("additional_answers") or {}).values())
-    if not isinstance(questions, list) or any(not isinstance(s, list) or len(s) != len(questions)
-                                              for s in answer_sets):
-        raise EvalInputError(f"{where}: answers do not have one entry per question")
+def _coqa_answer_sets(raw: Mapping[str, Any], where: str, count: int) -> List[List[Any]]:
+    """[answers, *additional_answers.values()], each checked to hold one entry per turn."""
+    additional = raw.get("additional_answers")
+    additional = {} if additional is None else additional  # train files have none
+    if not isinstance(additional, dict):
+        raise EvalInputError(f'{where}: "additional_answers" is not an object')
+    sets = [("answers", _list_field(raw, "answers", where))]
+    sets += [(f'additional_answers["{k}"]', v) for k, v in additional.items()]
+    for name, answers in sets:
+        if not isinstance(answers, list):
+            raise EvalInputError(f"{where}: {name} is not a list")
+        if len(answers) != count:
+            raise EvalInputError(f"{where}: {name} has {len(answers)} entries for "
+                                 f"{count} questions")
+    return [answers for _, answers in sets]
+
+
+def _coqa_turns(raw: Mapping[str, Any], dialogue_id: str, where: str,
+                mismatched: List[str]) -> List[GoldTurn]:
+    """The turns of one CoQA dialogue: questions[i] with answers[i] and each additional[i]."""
+    source = _text_field(raw, "source", where)
+    story = _text_field(raw, "story", where)
+    questions = _list_field(raw, "questions", where)
+    answer_sets = _coqa_answer_sets(raw, where, len(questions))
     turns = []
     for index, question in enumerate(questions):
-        turn_id = _field(question, "turn_id", where)
-        golds = tuple(str(_field(s[index], "input_text", f"{where}: turn {turn_id}"))
-                      for s in answer_sets)
-        kind = _gold_kind(golds[0], golds[0].strip() in story)
-        turns.append(GoldTurn(dialogue_id, int(turn_id), source, golds, "none", kind))
+        turn_id = as_turn_id(_field(question, "turn_id", f"{where}: questions[{index}]"), where)
+        turn_where = f"{where}: turn {turn_id}"
+        golds = tuple(_text_field(answers[index], "input_text", turn_where)
+                      for answers in answer_sets)
+        if any(as_turn_id(answers[index].get("turn_id", turn_id), turn_where) != turn_id
+               for answers in answer_sets):
+            mismatched.append(turn_where)
+        # CoQA has no answer_type: a main answer found verbatim in the story is a span.
+        kind = answer_kind(golds[0], golds[0].strip() in story)
+        turns.append(GoldTurn(dialogue_id, turn_id, source, golds, "none", kind))
     return turns
 
 
-def read_gold(path: str | Path) -> Tuple[str, List[GoldTurn]]:
-    """(format, turns in file order) of a gold file."""
+def _dialogue_format(raw: Mapping[str, Any], where: str) -> str:
+    """CONVQA_CN or COQA, from the dialogue's keys (capitalised in ConvQA_CN)."""
+    if "Questions" in raw or "Passage" in raw:
+        return CONVQA_CN
+    if "questions" in raw or "story" in raw:
+        return COQA
+    raise EvalInputError(f'{where}: neither ConvQA_CN ("Passage", "Questions") '
+                         f'nor CoQA ("story", "questions")')
+
+
+def read_gold(path: str | Path) -> GoldData:
+    """Every gold turn of a ConvQA_CN v3.0 or CoQA v1.0 file, in file order.
+
+    A repeated (id, turn_id) keeps its first position and its last content, as the dict
+    of the official evaluator does; this is reported in `warnings`.
+    """
     top = read_json_file(path)
     if not isinstance(top, dict) or not isinstance(top.get("data"), list):
         raise EvalInputError(f'{path}: no "data" list at the top level')
-    turns: List[GoldTurn] = []
-    file_format = ""
+    turns: Dict[TurnKey, GoldTurn] = {}
+    mismatched: List[str] = []  # turns whose answer turn_id differs from the question's
+    file_format, duplicates = "", 0
     for index, raw in enumerate(top["data"]):
-        where = f"{path}: dialogue {raw.get('id', '#' + str(index)) if isinstance(raw, dict) else '#' + str(index)}"
-        _field(raw, "id", where)
-        if "Passage" in raw:
-            file_format = file_format or CONVQA_CN
-            turns.extend(_convqa_turns(raw, where))
-        elif "story" in raw:
-            file_format = file_format or COQA
-            turns.extend(_coqa_turns(raw, where))
-        else:
-            raise EvalInputError(f'{where}: neither ConvQA_CN ("Passage") nor CoQA ("story")')
-    return file_format or CONVQA_CN, turns
-
-
-def read_predictions(path: str | Path) -> Dict[TurnKey, str]:
-    """{(dialogue id as str, turn_id): answer}; ids given as int or str match either way."""
-    entries = read_json_file(path)
-    if not isinstance(entries, list):
-        raise EvalInputError(f"{path}: predictions must be a JSON list of "
-                             '{"id", "turn_id", "answer"}')
-    predictions: Dict[TurnKey, str] = {}
-    for index, entry in enumerate(entries):
-        for key in ("id", "turn_id", "answer"):
-            if not isinstance(entry, dict) or key not in entry:
-                raise EvalInputError(f'{path}: prediction #{index}: missing field "{key}"')
-        try:
-            turn_id = int(entry["turn_id"])
-        except (TypeError, ValueError):
-            raise EvalInputError(f"{path}: prediction #{index}: turn_id "
-                                 f"{entry['turn_id']!r} is not an integer") from None
-        predictions[(str(entry["id"]), turn_id)] = str(entry["answer"])
-    return predictions
+        where = f"{path}: data[{index}]"
+        if not isinstance(raw, dict):
+            raise EvalInputError(f"{where}: not an object")
+        dialogue_id = as_dialogue_id(_field(raw, "id", where), where)
+        where = f"{path}: dialogue {dialogue_id}"
+        this_format = _dialogue_format(raw, where)
+        if file_format and this_format != file_format:
+            raise EvalInputError(f"{where}: {this_format} dialogue in a {file_format} file")
+        file_format = this_format
+        read_turns = _convqa_turns if this_format == CONVQA_CN else _coqa_turns
+        for turn in read_turns(raw, dialogue_id, where, mismatched):
+            duplicates += turn.key in turns
+            turns[turn.key] = turn
+    warnings: List[str] = []
+    if mismatched:
+        # Paired by position, as the official evaluator does (it warns the same way).
+        warnings.append(f"{mismatched[0]}: an answer's turn_id differs from the question's; "
+                        f"paired by position ({len(mismatched)} such turn(s) in the file)")
+    if duplicates:
+        warnings.append(f"{path}: {duplicates} repeated (id, turn_id) pair(s); "
+                        "the last of each is scored")
+    return GoldData(str(path), file_format or CONVQA_CN, tuple(turns.values()), tuple(warnings))

@@ -1,14 +1,19 @@
-"""Per-turn EM/F1 (official CoQA algorithm) and turn-weighted per-domain aggregation."""
+"""Per-turn EM/F1 (official CoQA algorithm), per-domain aggregation and the breakdown.
+
+Differences from the official CoQA script, on purpose: a missing prediction scores 0 and
+still counts; a source in neither domain list is reported under its own name and counted
+out-of-domain (the old script crashed on it).
+"""
 from __future__ import annotations
 
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, TextIO, Tuple
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, TextIO, Tuple
 
 from evaluate.answer_kinds import classify_special
-from evaluate.gold import COQA, GoldTurn, TurnKey
-from evaluate.text import exact_match, f1_score
+from evaluate.gold import COQA, GoldData, GoldTurn, TurnKey
+from evaluate.text import em_string, f1_from_tokens, f1_tokens
 
 COQA_IN_DOMAIN = ("mctest", "gutenberg", "race", "cnn", "wikipedia")
 COQA_OUT_DOMAIN = ("reddit", "science")
@@ -18,27 +23,53 @@ COQA_DOMAIN_NAMES = {"mctest": "children_stories", "gutenberg": "literature",
 CONVQA_CN_IN_DOMAIN = ("儿童故事", "热点新闻", "历史", "育儿知识")
 CONVQA_CN_OUT_DOMAIN: Tuple[str, ...] = ()
 
+ANSWER_KINDS = ("span", "free-form", "yes", "no", "unknown")
 POSITION_BUCKETS = ("1", "2", "3-4", "5+")
 CONFUSION_LABELS = ("yes", "no", "unknown", "other")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Domain lists (None: the format's official lists), breakdown and punctuation options."""
+    """What to score and how.
+
+    in_domain / out_domain: source names (CoQA display names such as "children_stories"
+    are accepted too); None means the gold format's official lists.
+    breakdown: add scores by question type, answer kind, turn position and a
+    yes/no/unknown confusion table. drop_cjk_punct: ignore non-ASCII punctuation
+    (。，？「」) in both EM and F1 (ASCII punctuation is always ignored).
+    """
 
     in_domain: Optional[Tuple[str, ...]] = None
     out_domain: Optional[Tuple[str, ...]] = None
     breakdown: bool = False
     drop_cjk_punct: bool = False
 
+    def __post_init__(self) -> None:
+        # Accept any sequence from callers but keep the config hashable.
+        for name in ("in_domain", "out_domain"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(value))
 
-def turn_score(golds: Sequence[str], pred: str, drop_cjk_punct: bool = False) -> Tuple[float, float]:
-    """(EM, F1) of one turn; leave-one-out average over the golds when there are two or more.
 
-    Each gold is compared with the prediction once; leaving one out only changes which
-    of those scores the max runs over."""
-    ems = [exact_match(g, pred, drop_cjk_punct) for g in golds]
-    f1s = [f1_score(g, pred, drop_cjk_punct) for g in golds]
+class ScoredTurn(NamedTuple):
+    turn: GoldTurn
+    prediction: Optional[str]  # None: missing from the prediction file
+    em: float
+    f1: float
+
+
+def turn_score(golds: Sequence[str], pred: str,
+               drop_cjk_punct: bool = False) -> Tuple[float, float]:
+    """(EM, F1) of one turn, as the official CoQA evaluator computes them.
+
+    With two or more golds: for each gold i, the best score against the others, averaged
+    over i (leave-one-out, so a human answer scores below 1 against the rest). Each gold
+    is compared once; leaving one out only changes which scores the max runs over.
+    """
+    pred_em, pred_toks = em_string(pred, drop_cjk_punct), f1_tokens(pred, drop_cjk_punct)
+    ems = [float(em_string(g, drop_cjk_punct) == pred_em) for g in golds]
+    f1s = [f1_from_tokens(f1_tokens(g, drop_cjk_punct), pred_toks) for g in golds]
     if len(golds) == 1:
         return ems[0], f1s[0]
     em_sum = f1_sum = 0.0
@@ -48,7 +79,24 @@ def turn_score(golds: Sequence[str], pred: str, drop_cjk_punct: bool = False) ->
     return em_sum / len(golds), f1_sum / len(golds)
 
 
+def score_turns(turns: Iterable[GoldTurn], predictions: Mapping[TurnKey, str],
+                config: EvalConfig, warn: TextIO) -> List[ScoredTurn]:
+    """One ScoredTurn per gold turn; a missing prediction scores 0 and is reported."""
+    scored = []
+    for turn in turns:
+        pred = predictions.get(turn.key)
+        if pred is None:
+            warn.write(f"Missing prediction for {turn.dialogue_id} and turn_id: {turn.turn_id}\n")
+            scored.append(ScoredTurn(turn, None, 0.0, 0.0))
+        else:
+            scored.append(ScoredTurn(turn, pred, *turn_score(turn.answers, pred,
+                                                             config.drop_cjk_punct)))
+    return scored
+
+
 class _Total:
+    """Running sums of per-turn EM and F1 for one group of turns."""
+
     __slots__ = ("em", "f1", "turns")
 
     def __init__(self) -> None:
@@ -65,47 +113,38 @@ class _Total:
         self.f1 += other.f1
         self.turns += other.turns
 
-    def as_dict(self) -> Dict[str, float]:
-        scale = 100 / max(1, self.turns)
-        return {"em": round(self.em * scale, 1), "f1": round(self.f1 * scale, 1),
+    def as_dict(self) -> Dict[str, object]:
+        # Exactly the official expression, so the rounding matches to the last digit.
+        return {"em": round(self.em / max(1, self.turns) * 100, 1),
+                "f1": round(self.f1 / max(1, self.turns) * 100, 1),
                 "turns": self.turns}
 
 
-def position_bucket(turn_id: int) -> str:
-    return "1" if turn_id <= 1 else "2" if turn_id == 2 else "3-4" if turn_id <= 4 else "5+"
-
-
 def domain_lists(file_format: str, config: EvalConfig) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """(in-domain sources, out-of-domain sources): the config's, else the format's official."""
     default_in, default_out = ((COQA_IN_DOMAIN, COQA_OUT_DOMAIN) if file_format == COQA
                                else (CONVQA_CN_IN_DOMAIN, CONVQA_CN_OUT_DOMAIN))
-    return (config.in_domain if config.in_domain is not None else default_in,
-            config.out_domain if config.out_domain is not None else default_out)
+    source_of = ({name: source for source, name in COQA_DOMAIN_NAMES.items()}
+                 if file_format == COQA else {})
+
+    def sources(names: Optional[Tuple[str, ...]], default: Tuple[str, ...]) -> Tuple[str, ...]:
+        return default if names is None else tuple(source_of.get(n, n) for n in names)
+    return sources(config.in_domain, default_in), sources(config.out_domain, default_out)
 
 
-def score_turns(turns: Iterable[GoldTurn], predictions: Mapping[TurnKey, str],
-                config: EvalConfig, warn: TextIO = sys.stderr) -> List[Tuple[GoldTurn, str, float, float]]:
-    """(turn, prediction, EM, F1) per gold turn; a missing prediction scores 0 and is reported."""
-    scored = []
-    for turn in turns:
-        pred = predictions.get(turn.key)
-        if pred is None:
-            warn.write(f"Missing prediction for {turn.dialogue_id} and turn_id: {turn.turn_id}\n")
-            scored.append((turn, "", 0.0, 0.0))
-            continue
-        em, f1 = turn_score(turn.answers, pred, config.drop_cjk_punct)
-        scored.append((turn, pred, em, f1))
-    return scored
-
-
-def aggregate(file_format: str, scored: Sequence[Tuple[GoldTurn, str, float, float]],
+def aggregate(file_format: str, scored: Sequence[ScoredTurn],
               config: EvalConfig) -> Dict[str, object]:
-    """{domain: {em, f1, turns}, ..., in_domain, out_domain, overall[, breakdown]}."""
+    """{domain: {em, f1, turns}, ..., in_domain, out_domain, overall[, breakdown]}.
+
+    Domains with turns come in list order (in-domain list, then out-of-domain list), then
+    unlisted sources in order of appearance; those count out-of-domain.
+    """
     in_list, out_list = domain_lists(file_format, config)
     names = COQA_DOMAIN_NAMES if file_format == COQA else {}
     per_source: Dict[str, _Total] = defaultdict(_Total)
-    for turn, _, em, f1 in scored:
-        per_source[turn.source].add(em, f1)
-    listed = [s for s in in_list + out_list if s in per_source]
+    for item in scored:  # file order: the same summation order as the official script
+        per_source[item.turn.source].add(item.em, item.f1)
+    listed = [s for s in dict.fromkeys(in_list + out_list) if s in per_source]
     unlisted = [s for s in per_source if s not in in_list and s not in out_list]
     results: Dict[str, object] = {}
     inside, outside, overall = _Total(), _Total(), _Total()
@@ -122,25 +161,50 @@ def aggregate(file_format: str, scored: Sequence[Tuple[GoldTurn, str, float, flo
     return results
 
 
-def breakdown(scored: Sequence[Tuple[GoldTurn, str, float, float]]) -> Dict[str, object]:
-    """Scores by question_type, gold answer kind and turn position; yes/no/unknown confusion."""
-    groups: Dict[str, Dict[str, _Total]] = {"question_type": defaultdict(_Total),
-                                            "answer_kind": defaultdict(_Total),
-                                            "turn_position": defaultdict(_Total)}
+def position_bucket(turn_id: int) -> str:
+    """Turn position group: "1", "2", "3-4" or "5+"."""
+    if turn_id <= 2:
+        return "1" if turn_id <= 1 else "2"
+    return "3-4" if turn_id <= 4 else "5+"
+
+
+def breakdown(scored: Sequence[ScoredTurn]) -> Dict[str, object]:
+    """Scores by question_type, gold answer kind and turn position, and the confusion table
+    of special answers (gold kind row, predicted kind column, "other" for the rest)."""
+    by_type: Dict[str, _Total] = defaultdict(_Total)
+    by_kind: Dict[str, _Total] = defaultdict(_Total)
+    by_position: Dict[str, _Total] = defaultdict(_Total)
     confusion = {gold: {pred: 0 for pred in CONFUSION_LABELS} for gold in CONFUSION_LABELS}
-    for turn, pred, em, f1 in scored:
-        groups["question_type"][turn.question_type].add(em, f1)
-        groups["answer_kind"][turn.kind].add(em, f1)
-        groups["turn_position"][position_bucket(turn.turn_id)].add(em, f1)
-        gold_label = turn.kind if turn.kind in ("yes", "no", "unknown") else "other"
-        confusion[gold_label][classify_special(pred) or "other"] += 1
-    kind_order = ("span", "free-form", "yes", "no", "unknown")
-    out: Dict[str, object] = {
-        "question_type": {k: v.as_dict() for k, v in sorted(groups["question_type"].items())},
-        "answer_kind": {k: groups["answer_kind"][k].as_dict() for k in kind_order
-                        if k in groups["answer_kind"]},
-        "turn_position": {k: groups["turn_position"][k].as_dict() for k in POSITION_BUCKETS
-                          if k in groups["turn_position"]},
+    for item in scored:
+        turn = item.turn
+        by_type[turn.question_type].add(item.em, item.f1)
+        by_kind[turn.kind].add(item.em, item.f1)
+        by_position[position_bucket(turn.turn_id)].add(item.em, item.f1)
+        gold_label = turn.kind if turn.kind in CONFUSION_LABELS else "other"
+        pred_label = classify_special(item.prediction) if item.prediction is not None else None
+        confusion[gold_label][pred_label or "other"] += 1
+    return {
+        "question_type": {k: by_type[k].as_dict() for k in sorted(by_type)},
+        "answer_kind": {k: by_kind[k].as_dict() for k in ANSWER_KINDS if k in by_kind},
+        "turn_position": {k: by_position[k].as_dict() for k in POSITION_BUCKETS
+                          if k in by_position},
         "confusion": confusion,
     }
-    return out
+
+
+def score(gold: GoldData, predictions: Mapping[TurnKey, str],
+          config: Optional[EvalConfig] = None, warn: Optional[TextIO] = None) -> Dict[str, object]:
+    """Results dict for a read gold file and {(id, turn_id): answer} predictions.
+
+    Warnings (gold oddities, each missing prediction, the number of predictions for turns
+    not in the gold file) go to `warn`, by default the current sys.stderr.
+    """
+    config = config if config is not None else EvalConfig()
+    warn = warn if warn is not None else sys.stderr  # looked up now, so capture works
+    for message in gold.warnings:
+        warn.write(message + "\n")
+    gold_keys = {turn.key for turn in gold.turns}
+    extra = sum(1 for key in predictions if key not in gold_keys)
+    if extra:
+        warn.write(f"Ignored {extra} prediction(s) for turns not in the gold file\n")
+    return aggregate(gold.file_format, score_turns(gold.turns, predictions, config, warn), config)

@@ -4,7 +4,10 @@ EM compares `normalize_answer` strings (official CoQA normalisation: lower-case,
 punctuation, drop the articles a/an/the, collapse whitespace). F1 first runs BERT's basic
 tokenisation (every CJK character and every punctuation character its own token), joins
 the tokens with spaces and normalises again, so Chinese is scored character by character
-and Chinese punctuation stays a token; on English CoQA this is the official word-level F1.
+and Chinese punctuation (。，？) stays a token; on English CoQA this is the official
+word-level F1.
+
+Standard library only.
 """
 from __future__ import annotations
 
@@ -13,105 +16,137 @@ import string
 import unicodedata
 from collections import Counter
 from functools import lru_cache
-from typing import List
+from typing import List, Sequence
 
-_ASCII_PUNCT = set(string.punctuation)
+_ASCII_PUNCT = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+
+# Character classes of the character-level pass of BERT's basic tokeniser.
+_DROP, _SPACE, _CJK, _OTHER = 0, 1, 2, 3
 
 
 def normalize_answer(text: str) -> str:
-    """Official CoQA normalisation: lower → drop ASCII punctuation → articles → whitespace."""
+    """Official CoQA `normalize_answer`: lower → drop ASCII punctuation → articles → spaces."""
     text = "".join(ch for ch in text.lower() if ch not in _ASCII_PUNCT)
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
 
 
 def _is_cjk(code: int) -> bool:
-    """BERT's definition of a CJK character (the CJK Unified Ideographs blocks)."""
-    return (0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2A6DF
-            or 0x2A700 <= code <= 0x2B73F or 0x2B740 <= code <= 0x2B81F
-            or 0x2B820 <= code <= 0x2CEAF or 0xF900 <= code <= 0xFAFF
-            or 0x2F800 <= code <= 0x2FA1F)
-
-
-def _is_punctuation(char: str) -> bool:
-    """BERT's punctuation: all non-alphanumeric ASCII, plus Unicode category P*."""
-    code = ord(char)
-    if 33 <= code <= 47 or 58 <= code <= 64 or 91 <= code <= 96 or 123 <= code <= 126:
-        return True
-    return unicodedata.category(char).startswith("P")
+    """BERT's `_is_chinese_char`: the CJK Unified Ideographs blocks (not kana, not Hangul)."""
+    return (0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF
+            or 0x20000 <= code <= 0x2A6DF or 0x2A700 <= code <= 0x2B73F
+            or 0x2B740 <= code <= 0x2B81F or 0x2B820 <= code <= 0x2CEAF
+            or 0xF900 <= code <= 0xFAFF or 0x2F800 <= code <= 0x2FA1F)
 
 
 @lru_cache(maxsize=1 << 16)
 def _char_class(char: str) -> int:
-    """0 drop, 1 whitespace, 2 CJK or punctuation (own token), 3 ordinary."""
+    """Class of one input character: dropped, whitespace, CJK (own token) or other."""
+    if char in " \t\n\r":
+        return _SPACE
+    category = unicodedata.category(char)
+    if category == "Zs":
+        return _SPACE
+    # BERT's _clean_text: NUL, U+FFFD and control characters (category C*) vanish.
+    if char == "\x00" or char == "\ufffd" or category[0] == "C":
+        return _DROP
+    return _CJK if _is_cjk(ord(char)) else _OTHER
+
+
+@lru_cache(maxsize=1 << 16)
+def _is_punctuation(char: str) -> bool:
+    """BERT's punctuation: every non-alphanumeric printable ASCII character, plus Unicode P*."""
     code = ord(char)
-    if char in " \t\n\r" or unicodedata.category(char) == "Zs":
-        return 1
-    if code == 0 or code == 0xFFFD or unicodedata.category(char).startswith("C"):
-        return 0
-    if _is_cjk(code) or _is_punctuation(char):
-        return 2
-    return 3
+    if 33 <= code <= 47 or 58 <= code <= 64 or 91 <= code <= 96 or 123 <= code <= 126:
+        return True
+    return unicodedata.category(char)[0] == "P"
 
 
-def _strip_accents(text: str) -> str:
-    return "".join(ch for ch in unicodedata.normalize("NFD", text)
+def _strip_accents(word: str) -> str:
+    """Decompose (NFD) and drop the non-spacing marks (category Mn), as BERT does."""
+    return "".join(ch for ch in unicodedata.normalize("NFD", word)
                    if unicodedata.category(ch) != "Mn")
 
 
-def basic_tokenize(text: str) -> List[str]:
-    """BERT BasicTokenizer with do_lower_case=True (clean, split CJK, lower, strip accents,
-    split punctuation)."""
+def _split_punctuation(word: str) -> List[str]:
+    """Split a word so that every punctuation character is a token of its own."""
     pieces: List[str] = []
-    for word in "".join(ch if _char_class(ch) != 1 else " " for ch in text
-                        if _char_class(ch) != 0).split():
-        if not word.isascii():
-            word = _strip_accents(word.lower())
-        else:
-            word = word.lower()
-        current = ""
-        for ch in word:
-            if _char_class(ch) == 2:  # CJK or punctuation: a token by itself
-                if current:
-                    pieces.append(current)
-                    current = ""
-                pieces.append(ch)
-            else:
-                current += ch
-        if current:
-            pieces.append(current)
+    start = 0
+    for index, char in enumerate(word):
+        if _is_punctuation(char):
+            if start < index:
+                pieces.append(word[start:index])
+            pieces.append(char)
+            start = index + 1
+    if start < len(word):
+        pieces.append(word[start:])
     return pieces
 
 
-def _drop_cjk_punct(tokens: List[str]) -> List[str]:
-    return [tok for tok in tokens
-            if not (len(tok) == 1 and not tok.isascii() and unicodedata.category(tok)[0] == "P")]
+def basic_tokenize(text: str) -> List[str]:
+    """BERT's BasicTokenizer with do_lower_case=True.
+
+    Clean the text (drop control characters, map whitespace to ' '), put spaces around
+    every CJK character, split on whitespace, lower-case and strip accents each word,
+    then split punctuation off. No NFC step: the evaluator behind the published numbers
+    predates it, and after NFD accent stripping it makes no difference to the tokens.
+    """
+    chars: List[str] = []
+    for char in text:
+        kind = _char_class(char)
+        if kind == _OTHER:
+            chars.append(char)
+        elif kind == _CJK:
+            chars.append(f" {char} ")
+        elif kind == _SPACE:
+            chars.append(" ")
+    tokens: List[str] = []
+    for word in "".join(chars).split():
+        word = word.lower()
+        if not word.isascii():  # ASCII has no accents to strip; skip the NFD round trip.
+            word = _strip_accents(word)
+        tokens.extend(_split_punctuation(word))
+    return tokens
 
 
-def _strip_cjk_punct_text(text: str) -> str:
-    return "".join(ch for ch in text if ch.isascii() or unicodedata.category(ch)[0] != "P")
+def _is_cjk_punct(char: str) -> bool:
+    """Non-ASCII punctuation (。，？「」…): what --drop-cjk-punct removes."""
+    return not char.isascii() and unicodedata.category(char)[0] == "P"
+
+
+def em_string(text: str, drop_cjk_punct: bool = False) -> str:
+    """The string EM compares: `normalize_answer`, optionally without non-ASCII punctuation."""
+    if drop_cjk_punct:
+        text = "".join(ch for ch in text if not _is_cjk_punct(ch))
+    return normalize_answer(text)
 
 
 def f1_tokens(text: str, drop_cjk_punct: bool = False) -> List[str]:
+    """The tokens F1 counts: normalize(' '.join(basic_tokenize(text))).split()."""
     tokens = normalize_answer(" ".join(basic_tokenize(text))).split()
-    return _drop_cjk_punct(tokens) if drop_cjk_punct else tokens
-
-
-def exact_match(gold: str, pred: str, drop_cjk_punct: bool = False) -> float:
     if drop_cjk_punct:
-        gold, pred = _strip_cjk_punct_text(gold), _strip_cjk_punct_text(pred)
-    return float(normalize_answer(gold) == normalize_answer(pred))
+        # Punctuation is always a one-character token after basic_tokenize.
+        tokens = [tok for tok in tokens if not (len(tok) == 1 and _is_cjk_punct(tok))]
+    return tokens
 
 
-def f1_score(gold: str, pred: str, drop_cjk_punct: bool = False) -> float:
-    """Official CoQA F1 over `f1_tokens`; two empty token lists score 1."""
-    gold_toks = f1_tokens(gold, drop_cjk_punct)
-    pred_toks = f1_tokens(pred, drop_cjk_punct)
+def f1_from_tokens(gold_toks: Sequence[str], pred_toks: Sequence[str]) -> float:
+    """Official CoQA F1 on token lists; when either list is empty, 1.0 only if both are."""
     if not gold_toks or not pred_toks:
-        return float(gold_toks == pred_toks)
+        return float(list(gold_toks) == list(pred_toks))
     common = sum((Counter(gold_toks) & Counter(pred_toks)).values())
     if common == 0:
         return 0.0
     precision, recall = common / len(pred_toks), common / len(gold_toks)
     return 2 * precision * recall / (precision + recall)
+
+
+def exact_match(gold: str, pred: str, drop_cjk_punct: bool = False) -> float:
+    """1.0 when the normalised strings are equal, else 0.0."""
+    return float(em_string(gold, drop_cjk_punct) == em_string(pred, drop_cjk_punct))
+
+
+def f1_score(gold: str, pred: str, drop_cjk_punct: bool = False) -> float:
+    """Official CoQA F1 over `f1_tokens` (Chinese: character level)."""
+    return f1_from_tokens(f1_tokens(gold, drop_cjk_punct), f1_tokens(pred, drop_cjk_punct))

@@ -1,0 +1,33 @@
+"""Read a prediction file: a JSON list of `{"id", "turn_id", "answer"}`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict
+
+from evaluate.errors import EvalInputError, as_dialogue_id, as_turn_id, read_json_file
+from evaluate.gold import TurnKey
+
+
+def read_predictions(path: str | Path) -> Dict[TurnKey, str]:
+    """{(id as str, turn_id as int): answer}; ids given as int or str match either way.
+
+    A repeated (id, turn_id) keeps its last answer, as in the official evaluator.
+    """
+    entries = read_json_file(path)
+    if not isinstance(entries, list):
+        raise EvalInputError(f'{path}: not a JSON list of {{"id", "turn_id", "answer"}}')
+    predictions: Dict[TurnKey, str] = {}
+    for index, entry in enumerate(entries):
+        where = f"{path}: prediction #{index}"
+        if not isinstance(entry, dict):
+            raise EvalInputError(f"{where}: not an object")
+        for key in ("id", "turn_id", "answer"):
+            if key not in entry:
+                raise EvalInputError(f'{where}: missing field "{key}"')
+        answer = entry["answer"]
+        if not isinstance(answer, str):
+            # null or a number here is a bug in the writer, not an answer to score.
+            raise EvalInputError(f"{where}: answer {answer!r} is not a string")
+        key = (as_dialogue_id(entry["id"], where), as_turn_id(entry["turn_id"], where))
+        predictions[key] = answer
+    return predictions
