@@ -1,0 +1,101 @@
+"""Command-line flags of run_seq2seq.py: UniLM s2s-ft's run_seq2seq.py training flags with
+their defaults, the old decode_seq2seq.py flags under --do_decode, and the new ones."""
+from __future__ import annotations
+
+import argparse
+
+MODEL_TYPES = ("unilm", "bert", "roberta", "minilm")
+HISTORY_FORMATS = ("QAQAFQ", "sep", "question_only")
+
+
+def _model_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model_type", choices=MODEL_TYPES, default="unilm",
+                       help="backbone family (the folder's config decides the shapes)")
+    group.add_argument("--model_name_or_path", default=None,
+                       help="local folder: config.json, vocab and weights (transformers format "
+                            "or a legacy pytorch_model.bin)")
+    group.add_argument("--config_name", default=None, help="config folder if not model_name_or_path")
+    group.add_argument("--tokenizer_name", default=None, help="tokenizer folder if not model_name_or_path")
+    group.add_argument("--cache_dir", default=None, help="where to keep feature caches")
+    group.add_argument("--do_lower_case", action="store_true",
+                       help="lower-case input (the tokenizer folder's setting otherwise)")
+    group.add_argument("--mask_way", choices=("pseudo", "teacher_forcing"), default="pseudo",
+                       help="s2s-ft pseudo-mask objective, or plain teacher forcing")
+
+
+def _data_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--train_file", default=None,
+                       help="ConvQA_CN / CoQA JSON, or JSON lines with src and tgt")
+    group.add_argument("--cached_train_features_file", default=None,
+                       help="folder for the training feature cache (default: next to the data)")
+    group.add_argument("--max_source_seq_length", type=int, default=464, help="source tokens")
+    group.add_argument("--max_target_seq_length", type=int, default=48, help="target tokens incl. [SEP]")
+    group.add_argument("--history_format", choices=HISTORY_FORMATS, default="QAQAFQ",
+                       help="how previous turns form the source")
+    group.add_argument("--skip_invalid", action="store_true", help="skip (and report) invalid turns")
+
+
+def _train_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("train")
+    group.add_argument("--output_dir", default=None, help="checkpoints and logs")
+    group.add_argument("--log_dir", default=None, help="TensorBoard folder (default output_dir/runs)")
+    group.add_argument("--per_gpu_train_batch_size", type=int, default=8, help="batch per device")
+    group.add_argument("--learning_rate", type=float, default=5e-5, help="peak AdamW learning rate")
+    group.add_argument("--gradient_accumulation_steps", type=int, default=1, help="micro-batches per step")
+    group.add_argument("--weight_decay", type=float, default=0.01, help="AdamW weight decay")
+    group.add_argument("--adam_epsilon", type=float, default=1e-8, help="AdamW epsilon")
+    group.add_argument("--max_grad_norm", type=float, default=1.0, help="clipping norm; <= 0: none")
+    group.add_argument("--label_smoothing", type=float, default=0.1, help="label smoothing")
+    group.add_argument("--num_training_steps", type=int, default=-1, help="steps; overrides epochs")
+    group.add_argument("--num_training_epochs", type=int, default=10, help="epochs")
+    group.add_argument("--num_warmup_steps", type=int, default=0, help="linear warmup steps")
+    group.add_argument("--random_prob", type=float, default=0.1, help="pseudo token: random token")
+    group.add_argument("--keep_prob", type=float, default=0.1, help="pseudo token: true token")
+    group.add_argument("--logging_steps", type=int, default=500, help="steps between log lines")
+    group.add_argument("--save_steps", type=int, default=1500, help="steps between checkpoints")
+    group.add_argument("--seed", type=int, default=42, help="random seed")
+    group.add_argument("--resume_from_checkpoint", default=None, help="checkpoint-N to continue from")
+
+
+def _decode_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("decode (--do_decode)")
+    group.add_argument("--do_decode", action="store_true", help="decode --input_file with --model_path")
+    group.add_argument("--do_eval", action="store_true", help="score the decoded answers")
+    group.add_argument("--model_path", default=None, help="trained model folder (checkpoint-N)")
+    group.add_argument("--input_file", default=None, help="ConvQA_CN / CoQA JSON or JSON lines")
+    group.add_argument("--output_file", default=None, help="predictions JSON to write")
+    group.add_argument("--split", default="dev", help="name used in output file names")
+    group.add_argument("--batch_size", type=int, default=4, help="sources per decoding batch")
+    group.add_argument("--beam_size", type=int, default=1, help="beam width (1 = greedy)")
+    group.add_argument("--length_penalty", type=float, default=0.0, help="length penalty alpha")
+    group.add_argument("--min_len", type=int, default=1, help="shortest answer, in tokens")
+    group.add_argument("--forbid_duplicate_ngrams", action="store_true", help="block repeated n-grams")
+    group.add_argument("--ngram_size", type=int, default=3, help="n of the blocked n-grams")
+    group.add_argument("--forbid_ignore_word", default=None,
+                       help="'|'-separated tokens exempt from n-gram blocking")
+    group.add_argument("--max_tgt_length", type=int, default=48, help="longest decoded answer")
+    group.add_argument("--subset", type=int, default=0, help="decode only the first N (0: all)")
+    group.add_argument("--nbest", action="store_true", help="also write n-best lists and scores")
+
+
+def _system_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("system")
+    group.add_argument("--no_cuda", action="store_true", help="run on CPU even with a GPU")
+    group.add_argument("--local_rank", type=int, default=-1, help="set by old launchers")
+    group.add_argument("--fp16", action="store_true", help="fp16 autocast with GradScaler (GPU)")
+    group.add_argument("--fp16_opt_level", default="O1", help="accepted; native AMP is used")
+    group.add_argument("--bf16", action="store_true", help="bf16 autocast")
+    group.add_argument("--server_ip", default="", help="accepted for compatibility (unused)")
+    group.add_argument("--server_port", default="", help="accepted for compatibility (unused)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run_seq2seq.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="UniLM-style seq2seq fine-tuning (default) and beam-search decoding "
+                    "(--do_decode) of free-form conversational answers.")
+    for add in (_model_flags, _data_flags, _train_flags, _decode_flags, _system_flags):
+        add(parser)
+    return parser

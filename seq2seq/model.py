@@ -1,0 +1,380 @@
+"""UniLM-style sequence-to-sequence model: one BERT encoder with its masked-LM head.
+
+The source and the target share one Transformer; what makes it a sequence-to-sequence
+model is the attention mask (`seq2seq.masks`). Training follows s2s-ft's default objective
+("pseudo" mask way): the input is `[source | target | pseudo]`, pseudo token j is [MASK]
+(80%), a random token (10%) or the true target token j (10%), sits at the position of
+target token j, sees the source, the targets before j and itself, and its output predicts
+target token j. Nothing attends to pseudo tokens, so one pass trains every target
+position. The "teacher_forcing" mask way is plain left-to-right training on
+`[source | target]`: the output at target j-1 (at the source's last real token, its [SEP],
+for j = 0) predicts target j.
+
+Positions: source token i is at position i; target token j (and pseudo token j) at
+position `n_source + j`, n_source being the number of real source tokens, so padding never
+shifts a target. Token types: `source_type_id` / `target_type_id` (the encoder config's
+fields of those names when present, else 0/1 for two token types, 4/5 for UniLM v1's six,
+0/0 for one).
+
+Batch keys for training, `model(**batch)`, every tensor right-padded:
+  source_ids  (batch, src_len) long   [CLS] source [SEP]
+  source_mask (batch, src_len)        1 real, 0 padding
+  target_ids  (batch, tgt_len) long   answer [SEP]
+  target_mask (batch, tgt_len)        1 real, 0 padding
+  pseudo_ids  (batch, tgt_len) long   optional; drawn each call in training mode, all
+                                      [MASK] in eval mode when absent
+`forward` returns {"loss": () mean label-smoothed loss per real target token,
+"logits": (batch, tgt_len, vocab), row j predicting target token j}.
+
+Checkpoints: a folder with config.json and model.safetensors (transformers format, so
+`BertForMaskedLM.from_pretrained` reads it too) or a legacy pytorch_model.bin, whose old
+key names (`LayerNorm.gamma/beta`, no `bert.` prefix, a `module.` prefix) are translated.
+`save` adds seq2seq_config.json; `load` reads all three back.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional, Tuple, Union
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import BertConfig, BertForMaskedLM
+
+from seq2seq.masks import additive_mask, pseudo_layout_allowed, teacher_forcing_allowed
+
+MASK_WAYS = ("pseudo", "teacher_forcing")
+WEIGHTS_NAME = "model.safetensors"
+LEGACY_WEIGHTS_NAME = "pytorch_model.bin"
+ENCODER_CONFIG_NAME = "config.json"
+SEQ2SEQ_CONFIG_NAME = "seq2seq_config.json"
+ATTN_IMPLEMENTATION = "sdpa"
+# Output-layer tensors tied to another tensor: not stored, filled in on loading.
+TIED_KEYS = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+             "cls.predictions.decoder.bias": "cls.predictions.bias"}
+# Keys of pre-training checkpoints that this model has no use for.
+IGNORED_PREFIXES = ("bert.pooler.", "cls.seq_relationship.", "crit_mask_lm")
+IGNORED_KEYS = frozenset({"bert.embeddings.position_ids"})
+# Default type ids by the encoder's type_vocab_size (UniLM v1 uses six token types).
+DEFAULT_TYPE_IDS = {1: (0, 0), 2: (0, 1), 6: (4, 5)}
+
+
+@dataclass(frozen=True)
+class Seq2SeqConfig:
+    """What the sequence-to-sequence model adds to the encoder's own config.
+
+    The special ids default to bert-base-chinese's vocabulary ([SEP] 102, [MASK] 103);
+    the entry script sets them from the tokenizer. `source_type_id` / `target_type_id`
+    None means: take them from the encoder config (see the module docstring)."""
+
+    max_source_length: int = 464
+    max_target_length: int = 48
+    mask_way: str = "pseudo"
+    label_smoothing: float = 0.1
+    keep_prob: float = 0.1          # pseudo token = the true target token
+    random_prob: float = 0.1        # pseudo token = a uniformly random token
+    mask_token_id: int = 103
+    sep_token_id: int = 102
+    source_type_id: Optional[int] = None
+    target_type_id: Optional[int] = None
+
+    def __post_init__(self):
+        if self.mask_way not in MASK_WAYS:
+            raise ValueError(f"mask_way must be one of {MASK_WAYS}, got {self.mask_way!r}")
+        if self.max_source_length < 2 or self.max_target_length < 1:
+            raise ValueError("max_source_length must be at least 2, max_target_length at least 1")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if min(self.keep_prob, self.random_prob) < 0 or self.keep_prob + self.random_prob > 1:
+            raise ValueError("keep_prob and random_prob must be >= 0 with a sum of at most 1")
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> "Seq2SeqConfig":
+        """Build from a JSON object, refusing unknown keys (a typo must not be ignored)."""
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"{source}: unknown seq2seq config keys {unknown}")
+        return cls(**values)
+
+
+def resolve_type_ids(encoder_config: BertConfig, config: Seq2SeqConfig) -> Tuple[int, int]:
+    """(source_type_id, target_type_id): the Seq2SeqConfig's, else the encoder config's
+    fields of those names, else the default for its type_vocab_size."""
+    types = encoder_config.type_vocab_size
+    source = config.source_type_id
+    target = config.target_type_id
+    if source is None:
+        source = getattr(encoder_config, "source_type_id", None)
+    if target is None:
+        target = getattr(encoder_config, "target_type_id", None)
+    if source is None or target is None:
+        if types not in DEFAULT_TYPE_IDS:
+            raise ValueError(f"type_vocab_size {types} has no default source/target type ids; "
+                             "set source_type_id and target_type_id")
+        source = DEFAULT_TYPE_IDS[types][0] if source is None else source
+        target = DEFAULT_TYPE_IDS[types][1] if target is None else target
+    if not (0 <= source < types and 0 <= target < types):
+        raise ValueError(f"type ids {source}/{target} out of range for type_vocab_size {types}")
+    return source, target
+
+
+def extend_position_embeddings(mlm: BertForMaskedLM, length: int) -> bool:
+    """Grow the position table to `length` rows when it is shorter, as s2s-ft does: row i
+    of the new table is pretrained row i % old_length. Updates the config. Returns whether
+    the table was extended."""
+    embeddings = mlm.bert.embeddings
+    old = embeddings.position_embeddings.weight
+    old_length = old.shape[0]
+    if length <= old_length:
+        return False
+    table = nn.Embedding(length, old.shape[1], device=old.device, dtype=old.dtype)
+    with torch.no_grad():
+        rows = torch.arange(length, device=old.device) % old_length
+        table.weight.copy_(old[rows])
+    embeddings.position_embeddings = table
+    embeddings.position_ids = torch.arange(length, device=old.device).expand((1, -1))
+    embeddings.token_type_ids = torch.zeros((1, length), dtype=torch.long, device=old.device)
+    mlm.config.max_position_embeddings = length
+    return True
+
+
+def draw_pseudo_ids(target_ids: torch.Tensor, target_mask: torch.Tensor, mask_token_id: int,
+                    vocab_size: int, keep_prob: float, random_prob: float, pad_token_id: int = 0,
+                    generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """(batch, tgt_len) -> (batch, tgt_len) pseudo tokens: the true token with probability
+    keep_prob, a uniformly random token with probability random_prob, else [MASK];
+    padding positions get the padding id."""
+    device = target_ids.device
+    draw = torch.rand(target_ids.shape, device=device, generator=generator)
+    random_ids = torch.randint(0, vocab_size, target_ids.shape, device=device,
+                               generator=generator)
+    pseudo = torch.where(draw < keep_prob + random_prob, random_ids,
+                         torch.full_like(target_ids, mask_token_id))
+    pseudo = torch.where(draw < keep_prob, target_ids, pseudo)
+    return pseudo.masked_fill(~target_mask.bool(), pad_token_id)
+
+
+def label_smoothed_loss(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
+                        smoothing: float, pad_token_id: int) -> torch.Tensor:
+    """Mean over real target tokens of KL(p || softmax(logits)), p being the smoothed
+    one-hot of s2s-ft: 1 - ε on the label, 0 on padding, ε / (vocab - 2) on every other
+    token. Written in closed form (Σ p log p is a constant) so that p is never built.
+    (batch, tgt_len, vocab), (batch, tgt_len), (batch, tgt_len) -> ()"""
+    vocab = logits.shape[-1]
+    log_q = logits.float().log_softmax(dim=-1)  # (batch, tgt_len, vocab)
+    gold = log_q.gather(-1, labels.unsqueeze(-1)).squeeze(-1)  # (batch, tgt_len)
+    other = smoothing / (vocab - 2)
+    others = log_q.sum(-1) - log_q[..., pad_token_id] - gold  # (batch, tgt_len)
+    entropy = _xlogx(1.0 - smoothing) + smoothing * math.log(other) if smoothing > 0 else 0.0
+    per_token = entropy - (1.0 - smoothing) * gold - other * others  # (batch, tgt_len)
+    real = mask.to(per_token.dtype)
+    return (per_token * real).sum() / real.sum().clamp(min=1.0)
+
+
+def _xlogx(x: float) -> float:
+    return x * math.log(x) if x > 0 else 0.0
+
+
+class Seq2SeqModel(nn.Module):
+    """BertForMaskedLM (word embeddings tied to the output layer) under UniLM masks."""
+
+    def __init__(self, mlm: BertForMaskedLM, config: Seq2SeqConfig):
+        super().__init__()
+        self.mlm = mlm
+        self.config = config
+        vocab = mlm.config.vocab_size
+        for name in ("mask_token_id", "sep_token_id"):
+            if not 0 <= getattr(config, name) < vocab:
+                raise ValueError(f"{name} {getattr(config, name)} is outside the vocabulary "
+                                 f"({vocab} tokens)")
+        self.source_type_id, self.target_type_id = resolve_type_ids(mlm.config, config)
+        self.pad_token_id = mlm.config.pad_token_id or 0
+        extend_position_embeddings(mlm, config.max_source_length + config.max_target_length)
+
+    @classmethod
+    def from_encoder_config(cls, encoder_config: BertConfig, config: Seq2SeqConfig,
+                            attn_implementation: str = ATTN_IMPLEMENTATION) -> "Seq2SeqModel":
+        """A randomly initialised model of the shape `encoder_config` describes."""
+        mlm = BertForMaskedLM._from_config(encoder_config, attn_implementation=attn_implementation)
+        return cls(mlm, config)
+
+    @classmethod
+    def from_pretrained(cls, directory: Union[str, Path], config: Seq2SeqConfig,
+                        attn_implementation: str = ATTN_IMPLEMENTATION) -> "Seq2SeqModel":
+        """Encoder and masked-LM head from a local folder: config.json plus
+        model.safetensors or a (possibly legacy) pytorch_model.bin."""
+        directory = Path(directory)
+        if not (directory / ENCODER_CONFIG_NAME).is_file():
+            raise FileNotFoundError(f"{directory}: no {ENCODER_CONFIG_NAME} (models are loaded "
+                                    "from local folders only)")
+        encoder_config = BertConfig.from_json_file(str(directory / ENCODER_CONFIG_NAME))
+        mlm = BertForMaskedLM._from_config(encoder_config, attn_implementation=attn_implementation)
+        state = normalize_state_dict(read_state_dict(directory))
+        load_checked(mlm, state, directory)
+        return cls(mlm, config)
+
+    def save(self, directory: Union[str, Path]) -> None:
+        """Write model.safetensors (without the tied output weights), config.json and
+        seq2seq_config.json (with the type ids in use)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {key: tensor.detach().contiguous() for key, tensor in self.mlm.state_dict().items()
+                 if key not in TIED_KEYS and key not in IGNORED_KEYS}
+        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        self.mlm.config.save_pretrained(directory)
+        values = dataclasses.asdict(dataclasses.replace(
+            self.config, source_type_id=self.source_type_id, target_type_id=self.target_type_id))
+        (directory / SEQ2SEQ_CONFIG_NAME).write_text(json.dumps(values, indent=2) + "\n",
+                                                     encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Union[str, Path], map_location: Union[str, torch.device] = "cpu",
+             attn_implementation: str = ATTN_IMPLEMENTATION) -> "Seq2SeqModel":
+        """Rebuild a model written by `save`."""
+        path = Path(directory) / SEQ2SEQ_CONFIG_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"{directory}: not a Seq2SeqModel checkpoint (no "
+                                    f"{SEQ2SEQ_CONFIG_NAME})")
+        config = Seq2SeqConfig.from_dict(json.loads(path.read_text(encoding="utf-8")), str(path))
+        return cls.from_pretrained(directory, config, attn_implementation).to(map_location)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.mlm.config.vocab_size
+
+    def lm_head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(..., hidden) -> (..., vocab) masked-LM logits."""
+        return self.mlm.cls(hidden)
+
+    def layout_inputs(self, source_ids: torch.Tensor, source_mask: torch.Tensor,
+                      target_ids: torch.Tensor, target_mask: torch.Tensor,
+                      pseudo_ids: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """Encoder inputs of the training layout (`[source | target | pseudo]`, or
+        `[source | target]` when pseudo_ids is None): input_ids, token_type_ids and
+        position_ids (batch, L), attention_mask (batch, 1, L, L) additive."""
+        src_len, tgt_len = source_ids.shape[1], target_ids.shape[1]
+        if src_len + tgt_len > self.mlm.config.max_position_embeddings:
+            raise ValueError(f"source {src_len} + target {tgt_len} tokens exceed the "
+                             f"{self.mlm.config.max_position_embeddings} positions")
+        parts = [source_ids, target_ids] + ([] if pseudo_ids is None else [pseudo_ids])
+        input_ids = torch.cat(parts, dim=1)  # (batch, L)
+        source_positions = torch.arange(src_len, device=source_ids.device).expand_as(source_ids)
+        n_source = source_mask.sum(dim=1, keepdim=True)  # (batch, 1)
+        target_positions = n_source + torch.arange(tgt_len, device=target_ids.device)[None]
+        positions = [source_positions] + [target_positions] * (len(parts) - 1)
+        types = [torch.full_like(source_ids, self.source_type_id)] + \
+            [torch.full_like(target_ids, self.target_type_id)] * (len(parts) - 1)
+        allowed = (teacher_forcing_allowed if pseudo_ids is None else pseudo_layout_allowed)(
+            source_mask, target_mask)  # (batch, L, L)
+        return {"input_ids": input_ids, "token_type_ids": torch.cat(types, dim=1),
+                "position_ids": torch.cat(positions, dim=1),
+                "attention_mask": additive_mask(allowed, self.mlm.dtype)}
+
+    def target_hidden(self, source_ids: torch.Tensor, source_mask: torch.Tensor,
+                      target_ids: torch.Tensor, target_mask: torch.Tensor,
+                      pseudo_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Final hidden states whose row j predicts target token j: the pseudo tokens'
+        (pseudo mask way; all [MASK] when pseudo_ids is None), or the states one position
+        before each target (teacher forcing; the source's last real token for j = 0).
+        (batch, src_len), (batch, src_len), (batch, tgt_len), (batch, tgt_len)
+        -> (batch, tgt_len, hidden)"""
+        src_len, tgt_len = source_ids.shape[1], target_ids.shape[1]
+        if self.config.mask_way == "pseudo" and pseudo_ids is None:
+            pseudo_ids = torch.full_like(target_ids, self.config.mask_token_id).masked_fill(
+                ~target_mask.bool(), self.pad_token_id)
+        if self.config.mask_way == "teacher_forcing":
+            pseudo_ids = None
+        inputs = self.layout_inputs(source_ids, source_mask, target_ids, target_mask, pseudo_ids)
+        hidden = self.mlm.bert(**inputs).last_hidden_state  # (batch, L, hidden)
+        if pseudo_ids is not None:
+            return hidden[:, src_len + tgt_len:]  # (batch, tgt_len, hidden)
+        rows = src_len - 1 + torch.arange(tgt_len, device=hidden.device).expand_as(target_ids)
+        rows = rows.clone()  # (batch, tgt_len): index of the state predicting target j
+        rows[:, 0] = source_mask.sum(dim=1) - 1
+        index = rows.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
+        return hidden.gather(1, index)  # (batch, tgt_len, hidden)
+
+    def forward(self, source_ids: torch.Tensor, source_mask: torch.Tensor,
+                target_ids: torch.Tensor, target_mask: torch.Tensor,
+                pseudo_ids: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """Label-smoothed loss of every real target token, one pass.
+        source (batch, src_len), target (batch, tgt_len), pseudo_ids (batch, tgt_len) or
+        None -> {"loss": (), "logits": (batch, tgt_len, vocab)}"""
+        if self.config.mask_way == "pseudo" and pseudo_ids is None and self.training:
+            pseudo_ids = draw_pseudo_ids(target_ids, target_mask, self.config.mask_token_id,
+                                         self.vocab_size, self.config.keep_prob,
+                                         self.config.random_prob, self.pad_token_id)
+        hidden = self.target_hidden(source_ids, source_mask, target_ids, target_mask,
+                                    pseudo_ids)  # (batch, tgt_len, hidden)
+        logits = self.lm_head(hidden)  # (batch, tgt_len, vocab)
+        loss = label_smoothed_loss(logits, target_ids, target_mask, self.config.label_smoothing,
+                                   self.pad_token_id)
+        return {"loss": loss, "logits": logits}
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def read_state_dict(directory: Path) -> Dict[str, torch.Tensor]:
+    """The tensors of model.safetensors, else of pytorch_model.bin (tensors only)."""
+    if (directory / WEIGHTS_NAME).is_file():
+        return load_file(str(directory / WEIGHTS_NAME))
+    if (directory / LEGACY_WEIGHTS_NAME).is_file():
+        return torch.load(directory / LEGACY_WEIGHTS_NAME, map_location="cpu", weights_only=True)
+    raise FileNotFoundError(f"{directory}: no {WEIGHTS_NAME} or {LEGACY_WEIGHTS_NAME}")
+
+
+def normalize_key(key: str) -> str:
+    """A key of an old checkpoint under the name BertForMaskedLM uses today."""
+    if key.startswith("module."):
+        key = key[len("module."):]
+    key = key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta",
+                                                                      "LayerNorm.bias")
+    if key.startswith(("embeddings.", "encoder.", "pooler.")):
+        key = "bert." + key
+    return key
+
+
+def normalize_state_dict(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Today's key names, without the keys this model has no use for."""
+    result = {}
+    for key, tensor in state.items():
+        name = normalize_key(key)
+        if name in IGNORED_KEYS or name.startswith(IGNORED_PREFIXES):
+            continue
+        if name in result:
+            raise ValueError(f"two checkpoint keys map to {name!r}")
+        result[name] = tensor
+    return result
+
+
+def load_checked(mlm: BertForMaskedLM, state: Dict[str, torch.Tensor], directory: Path) -> None:
+    """Load `state` strictly; a tied output tensor may be absent or equal to its source.
+    Raises a ValueError naming the folder and the first key missing, unexpected or of
+    another shape."""
+    state = dict(state)
+    for key, source in TIED_KEYS.items():
+        if key in state and source not in state:
+            state[source] = state[key]
+        if key in state and not torch.equal(state.pop(key), state[source]):
+            raise ValueError(f"{directory}: checkpoint key {key!r} differs from {source!r}; "
+                             "untied output layers are not supported")
+    expected = {k: v for k, v in mlm.state_dict().items() if k not in TIED_KEYS}
+    for key in sorted(expected.keys() | state.keys()):
+        want = tuple(expected[key].shape) if key in expected else None
+        have = tuple(state[key].shape) if key in state else None
+        if want != have:
+            raise ValueError(
+                f"{directory}: checkpoint does not match its {ENCODER_CONFIG_NAME}; first "
+                f"mismatching key {key!r}: checkpoint {_shape_text(have)}, "
+                f"model {_shape_text(want)}")
+    for key, source in TIED_KEYS.items():
+        state[key] = state[source]
+    mlm.load_state_dict(state, strict=True)
+
+
+def _shape_text(shape: Optional[tuple]) -> str:
+    return "missing" if shape is None else f"shape {list(shape)}"
