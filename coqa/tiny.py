@@ -42,7 +42,7 @@ def write_tiny_bert(out_dir: str | Path, texts: Iterable[str],
                     config: TinyBertConfig = TinyBertConfig()) -> Path:
     """Write a complete random-weight BERT folder; returns its path."""
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -57,7 +57,8 @@ def write_tiny_bert(out_dir: str | Path, texts: Iterable[str],
                              max_position_embeddings=config.max_position_embeddings,
                              pad_token_id=0)
     torch.manual_seed(config.seed)
-    BertModel(bert_config).save_pretrained(str(out_dir))
+    # With the masked-LM head, so the same folder serves run_coqa.py and run_seq2seq.py.
+    BertForMaskedLM(bert_config).save_pretrained(str(out_dir))
     return out_dir
 
 

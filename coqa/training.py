@@ -378,9 +378,11 @@ def _to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict:
 
 
 def _count_tokens(batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Real (non-padding) tokens when there is an attention mask, else all input ids."""
-    if "attention_mask" in batch:
-        return batch["attention_mask"].sum()
+    """Real (non-padding) tokens: the sum of every mask in the batch (`attention_mask` for
+    the extractive model, `source_mask` + `target_mask` for seq2seq), else all input ids."""
+    masks = [tensor.sum() for name, tensor in batch.items() if name.endswith("mask")]
+    if masks:
+        return torch.stack(masks).sum()
     if "input_ids" in batch:
         return torch.tensor(batch["input_ids"].numel(), device=batch["input_ids"].device)
     return torch.tensor(0)

@@ -37,6 +37,8 @@ Two input formats, told apart by their content (`detect_format`):
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -163,6 +165,13 @@ class Seq2SeqData:
             arrays[f"{name}_mask"] = np.arange(width)[None, :] < length[:, None]
         return {name: torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
                 for name, array in arrays.items()}
+
+    def subset(self, count: int) -> "Seq2SeqData":
+        """The first `count` examples (decode_seq2seq.py's --subset)."""
+        return dataclasses.replace(
+            self, source_ids=self.source_ids[:count], source_length=self.source_length[:count],
+            target_ids=self.target_ids[:count], target_length=self.target_length[:count],
+            records=self.records[:count])
 
     def prediction_records(self, answers: Sequence[str]) -> List[Dict[str, Any]]:
         """`[{"id", "turn_id", "answer"}]`, one per example, for the evaluation script."""

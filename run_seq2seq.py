@@ -1,0 +1,151 @@
+#!/usr/bin/env python
+"""UniLM-style seq2seq for conversational QA: fine-tune (default) or decode (--do_decode).
+
+Training flags are those of UniLM s2s-ft's run_seq2seq.py; decoding flags those of its
+decode_seq2seq.py. Reads top to bottom: parse, set up, data, model, train or decode, save.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+
+from coqa.cli import UsageError, exit_on_bad_input, setup_logging
+from coqa.distributed import barrier, cleanup_distributed, init_distributed, log_level
+from coqa.errors import DataError
+from coqa.loading import load_tokenizer
+from coqa.model import count_parameters
+from coqa.pipeline import prepare_output_dir, write_json
+from coqa.training import TrainConfig, set_seed, train
+from seq2seq.arguments import build_parser
+from seq2seq.data import SourceConfig, load_or_build_examples, log_examples
+from seq2seq.decoding import DecodeConfig, resolve_ignore_ids
+from seq2seq.model import Seq2SeqConfig
+from seq2seq.pipeline import check_lengths, checkpoint_saver, decode_answers, load_seq2seq_model
+
+logger = logging.getLogger("run_seq2seq")
+
+
+def precision_of(args) -> str:
+    if args.fp16 and (args.no_cuda or not torch.cuda.is_available()):
+        raise UsageError("--fp16 needs a CUDA GPU (use --bf16 on CPU)")
+    return "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
+
+
+def fine_tune(args, dist, tokenizer) -> None:
+    """Train on --train_file and save the model into --output_dir."""
+    for flag in ("train_file", "output_dir", "model_name_or_path"):
+        if not getattr(args, flag):
+            raise UsageError(f"--{flag} is required for training")
+    try:
+        source = SourceConfig(max_source_seq_length=args.max_source_seq_length,
+                              max_target_seq_length=args.max_target_seq_length,
+                              history_format=args.history_format)
+        model_config = Seq2SeqConfig(
+            max_source_length=args.max_source_seq_length, max_target_length=args.max_target_seq_length,
+            mask_way=args.mask_way, label_smoothing=args.label_smoothing, keep_prob=args.keep_prob,
+            random_prob=args.random_prob, mask_token_id=tokenizer.mask_token_id,
+            sep_token_id=tokenizer.sep_token_id)
+        epochs = args.num_training_epochs if args.num_training_steps <= 0 else 0
+        train_config = TrainConfig(
+            output_dir=args.output_dir, per_device_batch_size=args.per_gpu_train_batch_size,
+            gradient_accumulation_steps=args.gradient_accumulation_steps,
+            learning_rate=args.learning_rate, weight_decay=args.weight_decay,
+            adam_epsilon=args.adam_epsilon, max_grad_norm=args.max_grad_norm,
+            num_train_epochs=float(epochs), max_steps=args.num_training_steps,
+            warmup_steps=args.num_warmup_steps, logging_steps=args.logging_steps,
+            save_steps=args.save_steps, seed=args.seed, precision=precision_of(args),
+            resume_from_checkpoint=args.resume_from_checkpoint)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    output_dir = prepare_output_dir(args.output_dir, True, True, bool(args.resume_from_checkpoint))
+    barrier(dist)
+    if dist.is_main:
+        write_json(output_dir / "args.json", vars(args))
+    model = load_seq2seq_model(args.resume_from_checkpoint or args.model_name_or_path,
+                               model_config, trained=bool(args.resume_from_checkpoint))
+    logger.info("Total parameter number: %d", count_parameters(model))
+    cache_dir = args.cached_train_features_file or args.cache_dir or str(Path(args.train_file).parent)
+    if not dist.is_main:
+        barrier(dist)
+    data = load_or_build_examples(args.train_file, tokenizer, source, True, cache_dir,
+                                  skip_invalid=args.skip_invalid)
+    if dist.is_main:
+        barrier(dist)
+    log_examples(data, tokenizer, count=3)
+    model.to(dist.device)
+    train(model, data, train_config, checkpoint_saver(tokenizer, vars(args)), dist=dist)
+    if dist.is_main:
+        checkpoint_saver(tokenizer, vars(args))(model, output_dir)
+        logger.info("Saving model to %s", output_dir)
+
+
+def decode_file(args, dist, tokenizer) -> None:
+    """Decode --input_file with --model_path; with --do_eval also score the answers."""
+    for flag in ("model_path", "input_file", "output_file"):
+        if not getattr(args, flag):
+            raise UsageError(f"--{flag} is required for --do_decode")
+    model = load_seq2seq_model(args.model_path, Seq2SeqConfig(), trained=True).to(dist.device)
+    # The decoding source keeps the length used in training (the old script cut it).
+    source = SourceConfig(max_source_seq_length=model.config.max_source_length,
+                          max_target_seq_length=model.config.max_target_length,
+                          history_format=args.history_format)
+    check_lengths(model, source.max_source_seq_length, args.max_tgt_length)
+    data = load_or_build_examples(args.input_file, tokenizer, source, False,
+                                  args.cache_dir or str(Path(args.output_file).parent),
+                                  skip_invalid=args.skip_invalid)
+    try:
+        config = DecodeConfig(beam_size=args.beam_size, max_tgt_length=args.max_tgt_length,
+                              min_len=args.min_len, length_penalty=args.length_penalty,
+                              forbid_duplicate_ngrams=args.forbid_duplicate_ngrams,
+                              ngram_size=args.ngram_size, forbid_ignore_word=args.forbid_ignore_word)
+        ignore = resolve_ignore_ids(args.forbid_ignore_word, tokenizer.get_vocab())
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.subset > 0:
+        data = data.subset(args.subset)
+    answers, details = decode_answers(model, data, tokenizer, config, args.batch_size, ignore, args.nbest)
+    if data.file_format == "coqa":
+        write_json(Path(args.output_file), data.prediction_records(answers))
+    else:  # JSON lines in, one answer per line out, as decode_seq2seq.py wrote
+        Path(args.output_file).write_text("".join(a + "\n" for a in answers), encoding="utf-8")
+    if args.nbest:
+        write_json(Path(args.output_file).with_suffix(".nbest.json"), details)
+    logger.info("Wrote %d answers to %s", len(answers), args.output_file)
+    if args.do_eval and data.file_format == "coqa":
+        from evaluate import evaluate_files
+        from evaluate.report import format_results
+        results = evaluate_files(args.input_file, args.output_file)
+        print(format_results(results))
+        logger.info("Results: %s", {k: v for k, v in results.items() if k != "breakdown"})
+        write_json(Path(args.output_file).with_name(f"eval_results_{args.split}.json"), results)
+
+
+@exit_on_bad_input
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    dist = init_distributed(args.no_cuda, args.local_rank)
+    setup_logging(log_level(dist))
+    logger.info("Training/evaluation parameters %s", args)
+    set_seed(args.seed)
+    tokenizer = load_tokenizer(args.tokenizer_name or args.model_path or args.model_name_or_path or "",
+                               True if args.do_lower_case else None)
+    try:
+        if args.do_decode:
+            if dist.is_main:
+                decode_file(args, dist, tokenizer)
+        else:
+            fine_tune(args, dist, tokenizer)
+    except ValueError as err:  # impossible lengths reported by the data layer
+        if isinstance(err, DataError):
+            raise
+        raise UsageError(str(err)) from None
+    cleanup_distributed()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Steps of run_seq2seq.py: loading, checkpoint saving, batched decoding to answers."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import torch
+from tqdm.auto import tqdm
+
+from coqa.cli import UsageError
+from coqa.pipeline import write_json
+from seq2seq.data import Seq2SeqData
+from seq2seq.decoding import DecodeConfig, decode
+from seq2seq.model import Seq2SeqConfig, Seq2SeqModel
+from seq2seq.text import detokenize
+
+logger = logging.getLogger(__name__)
+
+
+def load_seq2seq_model(path: str, config: Seq2SeqConfig, trained: bool) -> Seq2SeqModel:
+    """A fine-tuned model (`trained`: written by `save`) or a pretrained encoder folder."""
+    if not Path(path).is_dir():
+        raise UsageError(f"model folder {path} does not exist (models load from local folders only)")
+    try:
+        if trained:
+            return Seq2SeqModel.load(path)
+        return Seq2SeqModel.from_pretrained(path, config)
+    except (ValueError, FileNotFoundError, OSError) as err:
+        raise UsageError(str(err).splitlines()[0]) from None
+
+
+def checkpoint_saver(tokenizer, args_dict: Dict[str, Any]):
+    """`save_model(model, directory)` for the training loop: weights, configs, tokenizer, args."""
+    def save(model: Seq2SeqModel, directory: Path) -> None:
+        model.save(directory)
+        tokenizer.save_pretrained(str(directory))
+        write_json(Path(directory) / "args.json", args_dict)
+    return save
+
+
+def decode_answers(model: Seq2SeqModel, data: Seq2SeqData, tokenizer, config: DecodeConfig,
+                   batch_size: int, ignore_ids, nbest: bool) -> Tuple[List[str], List[Dict[str, Any]]]:
+    """Answer text for every example (in order) and, with `nbest`, scores and n-best lists."""
+    answers: List[str] = []
+    details: List[Dict[str, Any]] = []
+    began, steps = time.perf_counter(), 0
+    for first in tqdm(range(0, len(data.source_ids), batch_size), desc="Decoding"):
+        batch = data.batch(list(range(first, min(first + batch_size, len(data.source_ids)))))
+        output = decode(model, batch["source_ids"], batch["source_mask"], config, ignore_ids, nbest)
+        steps += output.steps
+        for answer in output.answers:
+            answers.append(detokenize(tokenizer.convert_ids_to_tokens(list(answer.token_ids))))
+            if nbest:
+                details.append({"score": answer.score, "nbest": [
+                    {"text": detokenize(tokenizer.convert_ids_to_tokens(list(h.token_ids))),
+                     "score": h.score} for h in answer.nbest]})
+    seconds = time.perf_counter() - began
+    logger.info("Decoded %d answers in %.1f s (%.1f answers/s, %d decoding steps)",
+                len(answers), seconds, len(answers) / max(seconds, 1e-9), steps)
+    return answers, details
+
+
+def check_lengths(model: Seq2SeqModel, source_length: int, max_tgt_length: int) -> None:
+    available = model.mlm.config.max_position_embeddings
+    if source_length + max_tgt_length > available:
+        raise UsageError(f"source length {source_length} + --max_tgt_length {max_tgt_length} "
+                         f"exceeds the model's {available} positions")
+    if max_tgt_length < 1:
+        raise UsageError("--max_tgt_length must be at least 1")
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
