@@ -58,7 +58,7 @@ def fine_tune(args, dist, tokenizer) -> None:
             num_train_epochs=float(epochs), max_steps=args.num_training_steps,
             warmup_steps=args.num_warmup_steps, logging_steps=args.logging_steps,
             save_steps=args.save_steps, seed=args.seed, precision=precision_of(args),
-            resume_from_checkpoint=args.resume_from_checkpoint)
+            torch_compile=args.torch_compile, resume_from_checkpoint=args.resume_from_checkpoint)
     except ValueError as err:
         raise UsageError(str(err)) from None
     output_dir = prepare_output_dir(args.output_dir, True, True, bool(args.resume_from_checkpoint))

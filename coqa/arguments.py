@@ -87,7 +87,8 @@ def _eval_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--verbose_logging", action="store_true", help="log more while predicting")
 
 
-def _system_flags(parser: argparse.ArgumentParser) -> None:
+def add_system_flags(parser: argparse.ArgumentParser) -> None:
+    """Device, precision and launcher flags; shared with run_seq2seq.py."""
     group = parser.add_argument_group("system")
     group.add_argument("--no_cuda", action="store_true", help="run on CPU even with a GPU")
     group.add_argument("--local_rank", type=int, default=-1,
@@ -106,6 +107,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run_coqa.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Extractive conversational QA: BERT-family encoder, optional BiLSTM / "
                     "R-Transformer middle layer, span and yes / no / unknown heads.")
-    for add in (_model_flags, _data_flags, _train_flags, _eval_flags, _system_flags):
+    for add in (_model_flags, _data_flags, _train_flags, _eval_flags, add_system_flags):
         add(parser)
     return parser

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from coqa.arguments import add_system_flags
+
 MODEL_TYPES = ("unilm", "bert", "roberta", "minilm")
 HISTORY_FORMATS = ("QAQAFQ", "sep", "question_only")
 
@@ -80,22 +82,11 @@ def _decode_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--nbest", action="store_true", help="also write n-best lists and scores")
 
 
-def _system_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("system")
-    group.add_argument("--no_cuda", action="store_true", help="run on CPU even with a GPU")
-    group.add_argument("--local_rank", type=int, default=-1, help="set by old launchers")
-    group.add_argument("--fp16", action="store_true", help="fp16 autocast with GradScaler (GPU)")
-    group.add_argument("--fp16_opt_level", default="O1", help="accepted; native AMP is used")
-    group.add_argument("--bf16", action="store_true", help="bf16 autocast")
-    group.add_argument("--server_ip", default="", help="accepted for compatibility (unused)")
-    group.add_argument("--server_port", default="", help="accepted for compatibility (unused)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run_seq2seq.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="UniLM-style seq2seq fine-tuning (default) and beam-search decoding "
                     "(--do_decode) of free-form conversational answers.")
-    for add in (_model_flags, _data_flags, _train_flags, _decode_flags, _system_flags):
+    for add in (_model_flags, _data_flags, _train_flags, _decode_flags, add_system_flags):
         add(parser)
     return parser
