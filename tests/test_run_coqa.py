@@ -128,7 +128,7 @@ def _copy_without(model_dir, target, *names):
 BAD_INPUT = {
     # case name -> (how to change the quick command line, words the message must hold)
     "missing model folder": (lambda a, m, t: _swap(a, "--model_name_or_path", str(t / "nowhere")),
-                             ["does not exist"]),
+                             ["nowhere", "does not exist"]),
     "model folder without vocab": (
         lambda a, m, t: _swap(a, "--model_name_or_path",
                               str(_copy_without(m, t / "novocab", "vocab.txt", "tokenizer.json"))),
