@@ -19,7 +19,8 @@ from coqa.arguments import build_parser
 from coqa.cli import UsageError, exit_on_bad_input, setup_logging
 from coqa.distributed import barrier, cleanup_distributed, init_distributed, log_level
 from coqa.evaluation import InferenceConfig
-from coqa.features import FeatureConfig, log_features
+from coqa.feature_display import log_features
+from coqa.features import FeatureConfig
 from coqa.loading import encoder_max_positions, load_model, load_tokenizer
 from coqa.model import ModelConfig, count_parameters
 from coqa.pipeline import (DataSettings, checkpoint_saver, during_training_evaluator,
@@ -67,7 +68,8 @@ def configs_from(args):
 
 
 def check_lengths(args) -> None:
-    positions = encoder_max_positions(args.config_name or args.model_name_or_path)
+    positions = encoder_max_positions(args.config_name or args.model_name_or_path,
+                                      "config" if args.config_name else "model")
     if args.max_seq_length > positions:
         raise UsageError(f"--max_seq_length {args.max_seq_length} exceeds the model's "
                          f"{positions} positions ({args.model_name_or_path})")

@@ -14,7 +14,7 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Dict, Mapping
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,18 @@ def vocab_fingerprint(vocab: Mapping[str, int], extra: Mapping[str, Any] | None 
     payload = json.dumps([sorted(vocab.items()), dict(extra or {})], ensure_ascii=False,
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """Hash of the vocabulary plus the settings that change tokens (lower-casing...)."""
+    extra: Dict[str, Any] = {"class": type(tokenizer).__name__,
+                             "do_lower_case": getattr(tokenizer, "do_lower_case", None)}
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        state = json.loads(backend.to_str())
+        extra["normalizer"] = state.get("normalizer")
+        extra["pre_tokenizer"] = state.get("pre_tokenizer")
+    return vocab_fingerprint(tokenizer.get_vocab(), extra)
 
 
 def cache_key(settings: Mapping[str, Any], data_file: str | Path, tokenizer_fingerprint: str) -> str:

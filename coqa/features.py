@@ -29,12 +29,10 @@ free-form turn with no span is unknown.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import math
 import multiprocessing
 import os
-import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
@@ -42,7 +40,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from coqa.cache import cache_key, cache_path, load_or_build, vocab_fingerprint
+from coqa.cache import cache_key, cache_path, load_or_build, tokenizer_fingerprint
 from coqa.dialogue import AnswerKind, Dialogue, SPECIAL_TEXT
 
 logger = logging.getLogger(__name__)
@@ -406,18 +404,6 @@ def _empty_feature_set(count: int, length: int, pad_id: int) -> FeatureSet:
                       examples=[], passages=[])
 
 
-def tokenizer_fingerprint(tokenizer) -> str:
-    """Hash of the vocabulary plus the settings that change tokens (lower-casing...)."""
-    extra: Dict[str, Any] = {"class": type(tokenizer).__name__,
-                             "do_lower_case": getattr(tokenizer, "do_lower_case", None)}
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        state = json.loads(backend.to_str())
-        extra["normalizer"] = state.get("normalizer")
-        extra["pre_tokenizer"] = state.get("pre_tokenizer")
-    return vocab_fingerprint(tokenizer.get_vocab(), extra)
-
-
 def features_cache_path(data_file: str | Path, tokenizer, config: FeatureConfig,
                         cache_dir: str | Path, prefix: str) -> Path:
     """Where the features of `data_file` under these settings are cached."""
@@ -437,49 +423,3 @@ def load_or_build_features(data_file: str | Path, dialogues: Sequence[Dialogue],
                                                           show_progress), overwrite_cache)
     logger.info("%d features for %d turns from %s", len(features), len(features.examples), path)
     return features
-
-
-def _is_word_char(char: str) -> bool:
-    """Letters and digits of scripts written with spaces (not CJK ideographs)."""
-    return char.isalnum() and unicodedata.east_asian_width(char) not in ("W", "F")
-
-
-def join_tokens(tokens: Sequence[str]) -> str:
-    """Readable text from WordPiece tokens: `##` pieces glued on, a space only between
-    two words of a spaced script, never between Chinese characters."""
-    text = ""
-    for token in tokens:
-        if token.startswith("##"):
-            text += token[2:]
-        elif text and _is_word_char(text[-1]) and _is_word_char(token[0]):
-            text += " " + token
-        else:
-            text += token
-    return text
-
-
-def decode_feature(features: FeatureSet, index: int, tokenizer) -> Tuple[str, str, str]:
-    """(query, passage window, labelled answer) of one feature, for logging."""
-    # [CLS] query [SEP] are the type-0 positions before the first type-1 one.
-    body = int(np.argmax(features.token_type_ids[index] == 1))
-    query_ids = features.input_ids[index, 1:body - 1].tolist()
-    query_text = join_tokens(tokenizer.convert_ids_to_tokens(query_ids))
-    passage = features.passage(index)
-    offsets = features.token_offsets[index]
-    window = np.flatnonzero(offsets[:, 0] >= 0)
-    window_text = passage[offsets[window[0], 0]:offsets[window[-1], 1]] if len(window) else ""
-    start, end = int(features.start_positions[index]), int(features.end_positions[index])
-    if start < NUM_SPECIAL:
-        label_text = CLASS_TEXT[start]
-    else:
-        label_text = passage[offsets[start - NUM_SPECIAL, 0]:offsets[end - NUM_SPECIAL, 1]]
-    return query_text, window_text, label_text
-
-
-def log_features(features: FeatureSet, tokenizer, count: int = 3) -> None:
-    """Log the first `count` features decoded: does the label say what we think?"""
-    for index in range(min(count, len(features))):
-        record = features.examples[features.example_index[index]]
-        query, window, label = decode_feature(features, index, tokenizer)
-        logger.info("Feature %d (dialogue %s, turn %d): query %r | window %r | label %r",
-                    index, record.dialogue_id, record.turn_id, query, window, label)

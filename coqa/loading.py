@@ -48,11 +48,11 @@ def load_tokenizer(path: str, do_lower_case: Optional[bool] = None):
     return tokenizer
 
 
-def encoder_max_positions(path: str) -> int:
-    """max_position_embeddings of the config.json in `path`."""
-    config_file = _folder(path, "config") / "config.json"
+def encoder_max_positions(path: str, what: str = "model") -> int:
+    """max_position_embeddings of the config.json in `path` (a `what` folder, for messages)."""
+    config_file = _folder(path, what) / "config.json"
     if not config_file.is_file():
-        raise UsageError(f"model folder {path} has no config.json")
+        raise UsageError(f"{what} folder {path} has no config.json")
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -74,7 +74,7 @@ def load_model(path: str, config: ModelConfig, config_path: str = "") -> ConvQAM
         return model
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
         raise UsageError(f"model folder {path} has no weights (none of {', '.join(WEIGHT_FILES)})")
-    encoder_max_positions(config_path or path)
+    encoder_max_positions(config_path or path, "config" if config_path else "model")
     # The heads use the backbone's own dropout rate, so a folder with dropout 0 gives a
     # fully deterministic model (DDP equality tests rely on it).
     encoder_config = json.loads((folder / "config.json").read_text(encoding="utf-8"))

@@ -47,6 +47,8 @@ def write_tiny_bert(out_dir: str | Path, texts: Iterable[str],
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     vocab = build_vocab(texts)
+    # A tokenizer.json left by an earlier call would win over the new vocab.txt.
+    (out_dir / "tokenizer.json").unlink(missing_ok=True)
     (out_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     tokenizer = BertTokenizerFast.from_pretrained(str(out_dir), do_lower_case=True)
     tokenizer.save_pretrained(str(out_dir))

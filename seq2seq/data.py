@@ -47,10 +47,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from coqa.cache import cache_key, cache_path, load_or_build
+from coqa.cache import cache_key, cache_path, load_or_build, tokenizer_fingerprint
 from coqa.dialogue import Dialogue
 from coqa.errors import DataError
-from coqa.features import char_span_to_tokens, tokenizer_fingerprint, window_starts
+from coqa.features import char_span_to_tokens, window_starts
 from coqa.history import dialogue_history
 from coqa.readers import load_dialogues
 from seq2seq.text import detokenize, detokenize_segments

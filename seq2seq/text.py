@@ -1,6 +1,6 @@
 """Generated WordPiece tokens back to answer text, Chinese-correctly.
 
-`coqa.features.join_tokens` already glues `##` pieces, puts a space only between two words
+`coqa.feature_display.join_tokens` already glues `##` pieces, puts a space only between two words
 of a spaced script (Latin letters, digits...) and never one between Chinese characters or
 next to punctuation (Chinese or not). `detokenize` adds what decoder output needs on top:
 the special tokens.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import List, Sequence
 
-from coqa.features import join_tokens
+from coqa.feature_display import join_tokens
 
 END_TOKEN = "[SEP]"
 UNK_TOKEN = "[UNK]"

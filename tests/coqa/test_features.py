@@ -13,7 +13,8 @@ from transformers import BertTokenizerFast
 from coqa import features as features_module
 from coqa.convert import convert_squad
 from coqa.dialogue import AnswerKind, Dialogue, Turn
-from coqa.features import (FeatureConfig, build_features, decode_feature, features_cache_path,
+from coqa.feature_display import decode_feature
+from coqa.features import (FeatureConfig, build_features, features_cache_path,
                            load_or_build_features, window_starts)
 from coqa.postprocess import PostprocessConfig, predict_answers
 from coqa.readers import load_dialogues

@@ -1,0 +1,59 @@
+"""Extractive features made readable: token lists to text, and the decoded training
+features that run_coqa.py logs before training (does the label say what we think?)."""
+from __future__ import annotations
+
+import logging
+import unicodedata
+from typing import Sequence, Tuple
+
+import numpy as np
+
+from coqa.features import CLASS_TEXT, NUM_SPECIAL, FeatureSet
+
+logger = logging.getLogger(__name__)
+
+
+def _is_word_char(char: str) -> bool:
+    """Letters and digits of scripts written with spaces (not CJK ideographs)."""
+    return char.isalnum() and unicodedata.east_asian_width(char) not in ("W", "F")
+
+
+def join_tokens(tokens: Sequence[str]) -> str:
+    """Readable text from WordPiece tokens: `##` pieces glued on, a space only between
+    two words of a spaced script, never between Chinese characters."""
+    text = ""
+    for token in tokens:
+        if token.startswith("##"):
+            text += token[2:]
+        elif text and _is_word_char(text[-1]) and _is_word_char(token[0]):
+            text += " " + token
+        else:
+            text += token
+    return text
+
+
+def decode_feature(features: FeatureSet, index: int, tokenizer) -> Tuple[str, str, str]:
+    """(query, passage window, labelled answer) of one feature, for logging."""
+    # [CLS] query [SEP] are the type-0 positions before the first type-1 one.
+    body = int(np.argmax(features.token_type_ids[index] == 1))
+    query_ids = features.input_ids[index, 1:body - 1].tolist()
+    query_text = join_tokens(tokenizer.convert_ids_to_tokens(query_ids))
+    passage = features.passage(index)
+    offsets = features.token_offsets[index]
+    window = np.flatnonzero(offsets[:, 0] >= 0)
+    window_text = passage[offsets[window[0], 0]:offsets[window[-1], 1]] if len(window) else ""
+    start, end = int(features.start_positions[index]), int(features.end_positions[index])
+    if start < NUM_SPECIAL:
+        label_text = CLASS_TEXT[start]
+    else:
+        label_text = passage[offsets[start - NUM_SPECIAL, 0]:offsets[end - NUM_SPECIAL, 1]]
+    return query_text, window_text, label_text
+
+
+def log_features(features: FeatureSet, tokenizer, count: int = 3) -> None:
+    """Log the first `count` features decoded: does the label say what we think?"""
+    for index in range(min(count, len(features))):
+        record = features.examples[features.example_index[index]]
+        query, window, label = decode_feature(features, index, tokenizer)
+        logger.info("Feature %d (dialogue %s, turn %d): query %r | window %r | label %r",
+                    index, record.dialogue_id, record.turn_id, query, window, label)
