@@ -13,7 +13,7 @@ from coqa.features import CLASS_TEXT, NUM_SPECIAL, FeatureSet
 logger = logging.getLogger(__name__)
 
 
-def _is_word_char(char: str) -> bool:
+def is_word_char(char: str) -> bool:
     """Letters and digits of scripts written with spaces (not CJK ideographs)."""
     return char.isalnum() and unicodedata.east_asian_width(char) not in ("W", "F")
 
@@ -25,7 +25,7 @@ def join_tokens(tokens: Sequence[str]) -> str:
     for token in tokens:
         if token.startswith("##"):
             text += token[2:]
-        elif text and _is_word_char(text[-1]) and _is_word_char(token[0]):
+        elif text and is_word_char(text[-1]) and is_word_char(token[0]):
             text += " " + token
         else:
             text += token

@@ -13,7 +13,6 @@ from coqa.errors import DataError
 from seq2seq.data import (COQA_FILE, JSON_LINES, SourceConfig, build_examples, choose_window,
                           describe_example, detect_format, examples_cache_path, history_ids,
                           load_or_build_examples)
-from seq2seq.text import detokenize, detokenize_segments
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 REPO = Path(__file__).resolve().parents[2]
@@ -365,40 +364,6 @@ def test_cache_round_trip(layout, tmp_path):
     assert len(list((tmp_path / "cache").iterdir())) == 1
     assert np.array_equal(first.source_ids, second.source_ids)
     assert first.records == second.records
-
-
-# ------------------------------------------------------------------ text
-
-def test_detokenize_rules():
-    assert detokenize(["iphone", "12", "是", "2020", "年", "发", "布", "的", "。"]) == \
-        "iphone 12是2020年发布的。"
-    assert detokenize(["un", "##believ", "##able", "，", "好", "的", "！"]) == "unbelievable，好的！"
-    assert detokenize(["[CLS]", "甲", "[PAD]", "乙", "[SEP]", "丙", "[PAD]"]) == "甲乙"
-    assert detokenize(["a", "[UNK]", "b"]) == "a b"
-    assert detokenize(["甲", "[UNK]", "乙"], unk_text="□") == "甲□乙"
-    assert detokenize(["hello", ",", "world", "3", ".", "5", "%"]) == "hello,world 3.5%"
-    assert detokenize([]) == ""
-    assert detokenize_segments(["[CLS]", "甲", "乙", "[SEP]", "丙", "[SEP]"]) == ["甲乙", "丙"]
-
-
-def test_detokenize_round_trip_with_the_real_tokenizer():
-    tokenizer = real_tokenizer()
-    assert detokenize(tokenizer.tokenize("iPhone 12是2020年发布的。")) == "iphone 12是2020年发布的。"
-    generated = tokenizer.convert_ids_to_tokens(tokenizer("2.3公里，约5分钟")["input_ids"])
-    assert detokenize(generated) == "2.3公里，约5分钟"  # [CLS] ... [SEP] from the tokenizer
-
-
-def test_detokenize_sample_answers():
-    tokenizer = real_tokenizer()
-    sample = REPO / "data" / "sample" / "dev.json"
-    answers = [a["input_text"] for d in json.loads(sample.read_text(encoding="utf-8"))["data"]
-               for a in d["Answers"]]
-    assert answers
-    for answer in answers:
-        # Characters outside the vocabulary come back as the unk text.
-        expected = "".join(c if c.isspace() or tokenizer.tokenize(c) != ["[UNK]"] else "□"
-                           for c in answer.lower())
-        assert detokenize(tokenizer.tokenize(answer), unk_text="□") == expected, answer
 
 
 def test_describe_example_with_the_real_tokenizer():
