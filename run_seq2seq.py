@@ -24,7 +24,8 @@ from seq2seq.arguments import build_parser
 from seq2seq.data import SourceConfig, load_or_build_examples, log_examples
 from seq2seq.decoding import DecodeConfig, resolve_ignore_ids
 from seq2seq.model import Seq2SeqConfig
-from seq2seq.pipeline import check_lengths, checkpoint_saver, decode_answers, load_seq2seq_model
+from seq2seq.pipeline import (check_lengths, checkpoint_saver, decode_answers, load_seq2seq_model,
+                              training_set)
 
 logger = logging.getLogger("run_seq2seq")
 
@@ -77,7 +78,8 @@ def fine_tune(args, dist, tokenizer) -> None:
         barrier(dist)
     log_examples(data, tokenizer, count=3)
     model.to(dist.device)
-    train(model, data, train_config, checkpoint_saver(tokenizer, vars(args)), dist=dist)
+    train(model, training_set(data, model, args.seed), train_config,
+          checkpoint_saver(tokenizer, vars(args)), dist=dist)
     if dist.is_main:
         checkpoint_saver(tokenizer, vars(args))(model, output_dir)
         logger.info("Saving model to %s", output_dir)

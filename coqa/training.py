@@ -4,7 +4,9 @@ Generic over the model and the data:
   * the model is any `nn.Module` whose `forward(**batch)` returns a dict with a scalar
     `"loss"` (the mean over the micro-batch);
   * the data is any object with `__len__` and `batch(indices) -> dict[str, Tensor]`
-    (CPU tensors; the loop moves them to the device). The loop picks the indices itself.
+    (CPU tensors; the loop moves them to the device). The loop picks the indices itself,
+    and calls the data's `set_epoch(epoch)`, if it has one, before every epoch (resumes
+    included), for data that draws something per epoch (seq2seq's pseudo tokens).
 
 What it does: AdamW (no decay on biases and norm weights), linear warm-up then linear decay
 to 0, gradient accumulation (a short last group of an epoch is stepped, never carried
@@ -288,6 +290,8 @@ def train(model: nn.Module, dataset: TrainDataset, config: TrainConfig, save_mod
                                 config.gradient_accumulation_steps)
     total = total_steps(config, per_epoch)
     run = _build_run(model, dataset, config, dist, save_model, evaluate_fn, total)
+    if dist.is_main:
+        remove_interrupted_saves(Path(config.output_dir))
     set_seed(config.seed + dist.rank)
     progress = _Progress()
     if config.resume_from_checkpoint:
@@ -338,6 +342,8 @@ def _train_loop(run: _Run, progress: _Progress, total: int) -> None:
                disable=not run.dist.is_main)
     try:
         while progress.global_step < total:
+            if hasattr(run.dataset, "set_epoch"):
+                run.dataset.set_epoch(progress.epoch)
             batches = epoch_batches(len(run.dataset), config.per_device_batch_size, run.dist,
                                     config.seed, progress.epoch)
             groups = accumulation_groups(batches, config.gradient_accumulation_steps)
@@ -597,6 +603,24 @@ def _replace_dir(tmp: Path, final: Path) -> None:
     os.replace(final, old)
     os.replace(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_interrupted_saves(output_dir: Path) -> None:
+    """Clean up after a run killed inside `save_checkpoint`: delete its `.tmp-checkpoint-*`
+    folders (maybe half-written), and put back a `checkpoint-N` moved aside to
+    `.old-checkpoint-N-*` whose replacement never arrived (else delete the old copy).
+    `checkpoint-N` folders themselves are always complete."""
+    for stale in sorted(output_dir.glob(f".tmp-{CHECKPOINT_PREFIX}*")):
+        logger.warning("Removing %s, left by an interrupted checkpoint save", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    for old in sorted(output_dir.glob(f".old-{CHECKPOINT_PREFIX}*")):
+        final = output_dir / old.name[len(".old-"):].rsplit("-", 1)[0]
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            logger.warning("Restoring %s from %s, left by an interrupted checkpoint save",
+                           final, old)
+            os.replace(old, final)
 
 
 def _restore(run: _Run, directory: Path, per_epoch: int) -> _Progress:

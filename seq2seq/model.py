@@ -22,7 +22,8 @@ Batch keys for training, `model(**batch)`, every tensor right-padded:
   target_ids  (batch, tgt_len) long   answer [SEP]
   target_mask (batch, tgt_len)        1 real, 0 padding
   pseudo_ids  (batch, tgt_len) long   optional; drawn each call in training mode, all
-                                      [MASK] in eval mode when absent
+                                      [MASK] in eval mode when absent (run_seq2seq.py
+                                      passes them: `keyed_pseudo_ids`)
 `forward` returns {"loss": () mean label-smoothed loss per real target token,
 "logits": (batch, tgt_len, vocab), row j predicting target token j}.
 
@@ -38,8 +39,9 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -152,6 +154,35 @@ def draw_pseudo_ids(target_ids: torch.Tensor, target_mask: torch.Tensor, mask_to
     draw = torch.rand(target_ids.shape, device=device, generator=generator)
     random_ids = torch.randint(0, vocab_size, target_ids.shape, device=device,
                                generator=generator)
+    return _pseudo_from_draws(target_ids, target_mask, draw, random_ids, mask_token_id,
+                              keep_prob, random_prob, pad_token_id)
+
+
+def keyed_pseudo_ids(target_ids: torch.Tensor, target_mask: torch.Tensor,
+                     keys: Sequence[Sequence[int]], mask_token_id: int, vocab_size: int,
+                     keep_prob: float, random_prob: float, pad_token_id: int = 0) -> torch.Tensor:
+    """`draw_pseudo_ids` with one generator per row, seeded from that row's key, e.g.
+    (seed, epoch, example index), drawing for the row's real (left-aligned) tokens only.
+    An example's pseudo tokens then depend neither on the batch it shares, its padding, the
+    rank drawing it nor the global random state.
+    (batch, tgt_len), (batch, tgt_len), batch keys of non-negative ints -> (batch, tgt_len)"""
+    draw = torch.ones(target_ids.shape, device=target_ids.device)  # padding: [MASK], then pad
+    random_ids = torch.zeros_like(target_ids)
+    for row, (key, length) in enumerate(zip(keys, target_mask.sum(dim=1).tolist())):
+        # SeedSequence mixes the key's integers into a well-spread 64-bit seed.
+        seed = int(np.random.SeedSequence(list(key)).generate_state(1, np.uint64)[0])
+        generator = torch.Generator(device=target_ids.device).manual_seed(seed)
+        draw[row, :length] = torch.rand(length, device=draw.device, generator=generator)
+        random_ids[row, :length] = torch.randint(0, vocab_size, (length,), device=draw.device,
+                                                 generator=generator)
+    return _pseudo_from_draws(target_ids, target_mask, draw, random_ids, mask_token_id,
+                              keep_prob, random_prob, pad_token_id)
+
+
+def _pseudo_from_draws(target_ids: torch.Tensor, target_mask: torch.Tensor, draw: torch.Tensor,
+                       random_ids: torch.Tensor, mask_token_id: int, keep_prob: float,
+                       random_prob: float, pad_token_id: int) -> torch.Tensor:
+    """Pseudo tokens from uniform draws in [0, 1) and random ids, all (batch, tgt_len)."""
     pseudo = torch.where(draw < keep_prob + random_prob, random_ids,
                          torch.full_like(target_ids, mask_token_id))
     pseudo = torch.where(draw < keep_prob, target_ids, pseudo)

@@ -1,4 +1,5 @@
-"""Steps of run_seq2seq.py: loading, checkpoint saving, batched decoding to answers."""
+"""Steps of run_seq2seq.py: loading, the training set, checkpoint saving, batched decoding
+to answers."""
 from __future__ import annotations
 
 import logging
@@ -13,7 +14,7 @@ from coqa.cli import UsageError
 from coqa.pipeline import write_json
 from seq2seq.data import Seq2SeqData
 from seq2seq.decoding import DecodeConfig, decode
-from seq2seq.model import Seq2SeqConfig, Seq2SeqModel
+from seq2seq.model import Seq2SeqConfig, Seq2SeqModel, keyed_pseudo_ids
 from seq2seq.text import detokenize
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,46 @@ def load_seq2seq_model(path: str, config: Seq2SeqConfig, trained: bool) -> Seq2S
         return Seq2SeqModel.from_pretrained(path, config)
     except (ValueError, FileNotFoundError, OSError) as err:
         raise UsageError(str(err).splitlines()[0]) from None
+
+
+class PseudoTokenTrainingSet:
+    """`data` as `coqa.training.train` takes it, each batch with its `pseudo_ids`.
+
+    Example i's pseudo tokens in epoch e come from a generator seeded by (seed, e, i), not
+    from the global random state as the model's own draw would: a DDP run with batch b per
+    process then trains on exactly what one process with batch world·b does, and a resumed
+    run on what the uninterrupted run did. The loop calls `set_epoch` before every epoch.
+    """
+
+    def __init__(self, data: Seq2SeqData, model: Seq2SeqModel, seed: int):
+        self.data = data
+        self.config = model.config
+        self.vocab_size = model.vocab_size
+        self.pad_token_id = model.pad_token_id
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batch(self, indices: List[int]) -> Dict[str, torch.Tensor]:
+        batch = self.data.batch(indices)
+        keys = [(self.seed, self.epoch, int(i)) for i in indices]
+        config = self.config
+        batch["pseudo_ids"] = keyed_pseudo_ids(
+            batch["target_ids"], batch["target_mask"], keys, config.mask_token_id,
+            self.vocab_size, config.keep_prob, config.random_prob,
+            self.pad_token_id)  # (batch, tgt_len)
+        return batch
+
+
+def training_set(data: Seq2SeqData, model: Seq2SeqModel,
+                 seed: int) -> "PseudoTokenTrainingSet | Seq2SeqData":
+    """What the training loop iterates: with pseudo tokens for the pseudo mask way."""
+    return PseudoTokenTrainingSet(data, model, seed) if model.config.mask_way == "pseudo" else data
 
 
 def checkpoint_saver(tokenizer, args_dict: Dict[str, Any]):

@@ -229,6 +229,42 @@ def test_checkpoint_is_complete_or_absent(tmp_path):
                for p in broken.iterdir())
 
 
+def test_next_run_cleans_up_after_a_kill_inside_a_save(tmp_path):
+    out = Path(make_config(tmp_path).output_dir)
+    for name in (".tmp-checkpoint-4-111", ".old-checkpoint-2-111", ".old-checkpoint-6-111",
+                 "checkpoint-2"):
+        (out / name).mkdir(parents=True)
+        (out / name / "model.safetensors").write_bytes(name.encode())
+    # Killed between the two renames of a replacement: checkpoint-6 only exists as .old.
+    train(toy_model(), ToyDataset(8), make_config(tmp_path), save_state_dict)
+    assert sorted(p.name for p in out.iterdir() if p.name != "runs") == [
+        "checkpoint-2", "checkpoint-6"]
+    assert (out / "checkpoint-6" / "model.safetensors").read_bytes() == b".old-checkpoint-6-111"
+
+
+class EpochDataset(ToyDataset):
+    """Records the epochs the loop announces with `set_epoch`."""
+
+    def __init__(self, size: int):
+        super().__init__(size)
+        self.epochs: list[int] = []
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epochs.append(epoch)
+
+
+def test_set_epoch_before_every_epoch_and_on_resume(tmp_path):
+    dataset = EpochDataset(8)  # batch 2: 4 steps an epoch
+    train(toy_model(), dataset, make_config(tmp_path, num_train_epochs=3, save_steps=6),
+          save_state_dict)
+    assert dataset.epochs == [0, 1, 2]
+    resumed = EpochDataset(8)
+    checkpoint = Path(make_config(tmp_path).output_dir) / "checkpoint-6"  # epoch 1, step 2
+    train(toy_model(), resumed, make_config(tmp_path / "resumed", num_train_epochs=3,
+                                            resume_from_checkpoint=str(checkpoint)), no_save)
+    assert resumed.epochs == [1, 2]
+
+
 # ---------------------------------------------------------------- logging
 
 STEP_LINE = re.compile(

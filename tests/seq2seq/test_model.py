@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from transformers import BertConfig
 
 from seq2seq.masks import pseudo_layout_allowed, teacher_forcing_allowed
-from seq2seq.model import (Seq2SeqConfig, Seq2SeqModel, draw_pseudo_ids, label_smoothed_loss,
-                           resolve_type_ids)
+from seq2seq.model import (Seq2SeqConfig, Seq2SeqModel, draw_pseudo_ids, keyed_pseudo_ids,
+                           label_smoothed_loss, resolve_type_ids)
 
 VOCAB, PAD, SEP, MASK = 60, 0, 3, 4
 ATOL = 1e-5
@@ -196,6 +196,24 @@ def test_pseudo_tokens_mix_mask_random_and_true():
     masked = (pseudo[real] == MASK).float().mean().item()
     kept = (pseudo[real] == target[real]).float().mean().item()
     assert 0.77 < masked < 0.83 and 0.09 < kept < 0.13  # random draws hit the target 1/60
+
+
+def test_keyed_pseudo_tokens_depend_only_on_the_key_and_the_example():
+    target, mask = padded([6, 3, 5, 40, 40], 40, seed=0)
+    keys = [(42, 0, i) for i in range(5)]
+
+    def draw(rows, width, keys):
+        return keyed_pseudo_ids(target[rows, :width], mask[rows, :width], keys, MASK, VOCAB,
+                                keep_prob=0.1, random_prob=0.1)
+
+    whole = draw([0, 1, 2, 3, 4], 40, keys)
+    assert (whole[~mask.bool()] == PAD).all()
+    # Another batch, another padding width: the same tokens for the same example.
+    assert torch.equal(draw([2, 1], 6, [keys[2], keys[1]]), whole[[2, 1], :6])
+    assert not torch.equal(draw([3], 40, [(42, 1, 3)]), whole[[3]])  # next epoch: new draws
+    real = mask[3:].bool()
+    masked = (whole[3:][real] == MASK).float().mean().item()
+    assert 0.65 < masked < 0.95  # 80 % expected, of 80 tokens
 
 
 def test_training_draws_new_pseudo_tokens_each_call():
