@@ -1,6 +1,7 @@
 """Speed of the three hot paths against their bare Hugging Face equivalents, at 512 tokens.
 
 Usage: python scripts/benchmark.py [--device cpu|cuda] [--precision fp32|bf16] [--batch-size B]
+                                   [--threads N] [--steps N] [--output FILE]
 The figures in docs/BENCHMARKS.md come from this one command. It measures, with the real
 bert-base-chinese config (random weights) and tokenizer:
 
@@ -106,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="timed repeats of each preprocessing path (the median is reported)")
     run.add_argument("--peak-tflops", type=float, default=None,
                      help="peak TFLOPS for MFU (default 989 for an H100 in bf16, else n/a)")
+    run.add_argument("--threads", type=int, default=None,
+                     help="torch CPU threads (default: torch's choice, one per core). On a "
+                          "shared machine use fewer than the cores: a parallel operation "
+                          "waits for its slowest thread, so other work makes 2-thread "
+                          "timings erratic; the tokenizer keeps its own threads")
     run.add_argument("--output", default=None, help="also write the JSON figures to this file")
     return parser
 
@@ -431,6 +437,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("error: --device cuda but torch sees no CUDA device", file=sys.stderr)
         return 2
     config = bench_config(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     shared = Path(args.shared)
     config_path = args.config or str(shared / MODEL_DIR)
     from transformers import BertConfig, BertForQuestionAnswering, BertTokenizerFast

@@ -1,0 +1,455 @@
+"""Speed of UniLM-style seq2seq decoding and training, with the bert-base-chinese shape.
+
+Usage: python scripts/benchmark_seq2seq.py [--device cpu|cuda] [--precision fp32|bf16]
+                                           [--threads N] [--output FILE]
+The seq2seq figures in docs/BENCHMARKS.md come from this one command (with --threads 1 on
+the shared 2-core machine). It measures, with the real bert-base-chinese config and
+vocabulary (random weights, nothing downloaded):
+
+1. decoding with and without the key/value cache (`DecodeConfig.use_cache`), greedy, on the
+   same sources: answers per second, and whether the two agree (tokens equal; the largest
+   score difference). The uncached path recomputes `[source | prefix | [MASK]]` at every
+   step, as the old decoder did; the target is a cache at least 5 times faster;
+2. cached decoding with beam 1 and beam 5: answers per second;
+3. training, sequences per second at source 512 + target 42: `Seq2SeqModel` forward on the
+   pseudo-mask layout `[source | target | pseudo]` (596 tokens), backward, clipping and
+   AdamW step with the linear schedule, as run_seq2seq.py's training loop does them.
+
+Sources are random vocabulary ids, [CLS] ... [SEP], with real lengths drawn between 60% and
+100% of --source-len and right-padded per batch, as `Seq2SeqData.batch` pads. Random weights
+almost never emit [SEP], so most answers run all --max-tgt-length steps; the steps run are
+reported. Decoding runs as run_seq2seq.py decodes (fp32 weights, no autocast;
+--decode-dtype bf16 casts the weights instead); --precision is the training autocast.
+Paths that are compared take turns batch by batch (the cached one three times per batch
+against the uncached one's once), and answers/s is the batch size over the median batch
+time, so that other work on a shared machine slows both alike; "best" figures use each
+batch's fastest run instead, the one least disturbed by such work. Model-FLOPs
+utilisation (MFU) of training counts, per sequence, 6·N·L + 12·layers·L²·hidden for the
+encoder over the L = source + 2·target layout tokens and 6·N_head·target for the masked-LM
+head (only pseudo rows reach it). The last line printed is one JSON object with every figure.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import math
+import os
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark import (H100_BF16_PEAK_FLOPS, _fmt, _percent, autocast, cpu_name,  # noqa: E402
+                       cpu_snapshot, load_average, other_cpu_share, synchronize)
+from coqa.training import TrainConfig, build_optimizer, build_scheduler  # noqa: E402
+from seq2seq.data import JSON_LINES, Seq2SeqData  # noqa: E402
+from seq2seq.decoding import DecodeConfig, DecodeOutput, decode  # noqa: E402
+from seq2seq.model import Seq2SeqConfig, Seq2SeqModel  # noqa: E402
+from seq2seq.pipeline import training_set  # noqa: E402
+
+logger = logging.getLogger("benchmark_seq2seq")
+
+MODEL_DIR = "models/bert-base-chinese"
+TARGETS = {"cache_speedup": 5.0}
+# Defaults that depend on the device: decoding batch, answers decoded with the cache,
+# answers decoded without it, training batch, timed training steps, warm-up steps.
+DEVICE_DEFAULTS = {"cpu": dict(decode_batch_size=4, decode_answers=8, uncached_answers=4,
+                               batch_size=2, steps=3, warmup_steps=1),
+                   "cuda": dict(decode_batch_size=32, decode_answers=256, uncached_answers=64,
+                                batch_size=32, steps=20, warmup_steps=3)}
+BEAMS = (1, 5)
+CACHED_REPEATS = 3
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    device: str
+    precision: str
+    decode_dtype: str
+    source_len: int
+    max_tgt_length: int
+    decode_batch_size: int
+    decode_answers: int
+    uncached_answers: int
+    batch_size: int
+    steps: int
+    warmup_steps: int
+    target_len: int
+    peak_flops: Optional[float]
+    seed: int
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    repo = Path(__file__).resolve().parents[1]
+    data = parser.add_argument_group("data")
+    data.add_argument("--shared", default=str(repo.parent / "shared"),
+                      help="shared folder holding models/bert-base-chinese")
+    data.add_argument("--model-dir", default=None,
+                      help="folder with the encoder's config.json and vocab.txt "
+                           "(default <shared>/models/bert-base-chinese)")
+    data.add_argument("--source-len", type=int, default=512,
+                      help="source width (max_source_seq_length), decoding and training")
+    data.add_argument("--max-tgt-length", type=int, default=42, help="decoding steps at most")
+    data.add_argument("--target-len", type=int, default=42,
+                      help="training target width (max_target_seq_length)")
+    decoding = parser.add_argument_group("decode")
+    decoding.add_argument("--decode-batch-size", type=int, default=None,
+                          help="sources per decoding batch (default 4 on cpu, 32 on cuda)")
+    decoding.add_argument("--decode-answers", type=int, default=None,
+                          help="sources decoded with the cache, beam 1 and beam 5 "
+                               "(default 8 on cpu, 256 on cuda; rounded up to whole batches)")
+    decoding.add_argument("--uncached-answers", type=int, default=None,
+                          help="sources decoded with and without the cache (default 4 on cpu, "
+                               "64 on cuda; rounded up to whole batches)")
+    decoding.add_argument("--decode-dtype", choices=("fp32", "bf16"), default="fp32",
+                          help="weights of the decoding model (run_seq2seq.py decodes in fp32)")
+    run = parser.add_argument_group("run")
+    run.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run")
+    run.add_argument("--precision", choices=("fp32", "bf16"), default="bf16",
+                     help="training: fp32, or bf16 autocast (on CPU too)")
+    run.add_argument("--batch-size", type=int, default=None,
+                     help="sequences per training batch (default 2 on cpu, 32 on cuda)")
+    run.add_argument("--steps", type=int, default=None,
+                     help="timed training steps, the median step is reported "
+                          "(default 3 on cpu, 20 on cuda)")
+    run.add_argument("--warmup-steps", type=int, default=None,
+                     help="untimed training steps first (default 1 on cpu, 3 on cuda)")
+    run.add_argument("--skip-training", action="store_true", help="decoding figures only")
+    run.add_argument("--peak-tflops", type=float, default=None,
+                     help="peak TFLOPS for MFU (default 989 for an H100 in bf16, else n/a)")
+    run.add_argument("--threads", type=int, default=None,
+                     help="torch CPU threads (default: torch's choice, one per core). On a "
+                          "busy machine use fewer than the cores: every parallel operation "
+                          "waits for its slowest thread, and the many small operations of "
+                          "cached decoding then slow down many times over")
+    run.add_argument("--seed", type=int, default=0, help="seed of the weights and the sources")
+    run.add_argument("--output", default=None, help="also write the JSON figures to this file")
+    return parser
+
+
+def bench_config(args: argparse.Namespace) -> BenchConfig:
+    defaults = DEVICE_DEFAULTS[args.device]
+
+    def pick(name: str) -> int:
+        value = getattr(args, name)
+        return defaults[name] if value is None else value
+
+    batch = pick("decode_batch_size")
+
+    def whole(count: int) -> int:
+        return batch * math.ceil(count / batch)
+
+    peak = args.peak_tflops * 1e12 if args.peak_tflops else None
+    if peak is None and args.device == "cuda" and args.precision == "bf16" \
+            and "H100" in torch.cuda.get_device_name():
+        peak = H100_BF16_PEAK_FLOPS
+    return BenchConfig(device=args.device, precision=args.precision,
+                       decode_dtype=args.decode_dtype, source_len=args.source_len,
+                       max_tgt_length=args.max_tgt_length, decode_batch_size=batch,
+                       decode_answers=whole(pick("decode_answers")),
+                       uncached_answers=whole(pick("uncached_answers")),
+                       batch_size=pick("batch_size"), steps=pick("steps"),
+                       warmup_steps=pick("warmup_steps"), target_len=args.target_len,
+                       peak_flops=peak, seed=args.seed)
+
+
+# ---------------------------------------------------------------- inputs
+
+def random_data(count: int, source_len: int, target_len: int, shortest: float, vocab_size: int,
+                cls_id: int, sep_id: int, first_word_id: int,
+                generator: torch.Generator) -> Seq2SeqData:
+    """`count` examples of random words: sources [CLS] words [SEP] and targets words [SEP],
+    each `shortest`–100% of its width, as run_seq2seq.py's data layer stores them."""
+    def rows(width: int) -> tuple[np.ndarray, np.ndarray]:
+        lengths = torch.randint(max(2, int(shortest * width)), width + 1, (count,),
+                                generator=generator)
+        ids = torch.randint(first_word_id, vocab_size, (count, width), generator=generator)
+        ids[torch.arange(count), lengths - 1] = sep_id
+        ids = ids.masked_fill(torch.arange(width)[None, :] >= lengths[:, None], 0)
+        return ids.int().numpy(), lengths.int().numpy()
+
+    source_ids, source_length = rows(source_len)
+    source_ids[:, 0] = cls_id
+    target_ids, target_length = rows(target_len)
+    return Seq2SeqData(source_ids, source_length, target_ids, target_length, [None] * count,
+                       pad_id=0, has_targets=True, file_format=JSON_LINES)
+
+
+# ---------------------------------------------------------------- 1, 2. decoding
+
+def timed_decode(model: Seq2SeqModel, ids: torch.Tensor, mask: torch.Tensor,
+                 config: DecodeConfig, device: torch.device) -> tuple[DecodeOutput, float]:
+    synchronize(device)
+    began = time.perf_counter()
+    output = decode(model, ids, mask, config)
+    synchronize(device)
+    return output, time.perf_counter() - began
+
+
+def compare_paths(model: Seq2SeqModel, data: Seq2SeqData, configs: Dict[str, DecodeConfig],
+                  config: BenchConfig, device: torch.device,
+                  repeats: Optional[Dict[str, int]] = None) -> Dict[str, dict]:
+    """Decode every batch with each config in turn (after one untimed batch of each), a
+    config `repeats[name]` times per batch (default once; the median counts); per config:
+    seconds per batch, answers/s (batch size / median batch), steps, outputs. Batches are
+    cut to their longest source, as run_seq2seq.py's decoding cuts them."""
+    repeats = {name: (repeats or {}).get(name, 1) for name in configs}
+    batches = [(batch["source_ids"], batch["source_mask"]) for batch in (
+        data.batch(range(first, first + config.decode_batch_size))
+        for first in range(0, len(data), config.decode_batch_size))]
+    for decode_config in configs.values():  # warm-up: allocator, kernels, thread pools
+        timed_decode(model, *batches[0], replace(decode_config, max_tgt_length=2), device)
+    results = {name: {"batch_seconds": [], "best_batch_seconds": [], "steps": [], "answers": []}
+               for name in configs}
+    for index, batch in enumerate(batches):
+        seconds: Dict[str, List[float]] = {name: [] for name in configs}
+        for repeat in range(max(repeats.values())):
+            for name, decode_config in configs.items():
+                if repeat < repeats[name]:
+                    output, took = timed_decode(model, *batch, decode_config, device)
+                    seconds[name].append(took)
+                    logger.info("Decoding batch %d/%d, %s: %.2f s, %d steps", index + 1,
+                                len(batches), name, took, output.steps)
+                    if repeat == 0:
+                        results[name]["steps"].append(output.steps)
+                        results[name]["answers"].extend(output.answers)
+        for name in configs:
+            results[name]["batch_seconds"].append(statistics.median(seconds[name]))
+            results[name]["best_batch_seconds"].append(min(seconds[name]))
+    for figures in results.values():
+        figures["answers_per_s"] = config.decode_batch_size / statistics.median(
+            figures["batch_seconds"])
+        figures["best_answers_per_s"] = config.decode_batch_size / statistics.median(
+            figures["best_batch_seconds"])
+        figures["total_seconds"] = sum(figures["batch_seconds"])
+    return results
+
+
+def bench_cache(model: Seq2SeqModel, data: Seq2SeqData, config: BenchConfig,
+                device: torch.device) -> dict:
+    greedy = DecodeConfig(beam_size=1, max_tgt_length=config.max_tgt_length)
+    # The cached path is cheap: three runs per batch, so that one burst of other work
+    # does not decide the speed-up.
+    runs = compare_paths(model, data, {"cached": greedy,
+                                       "uncached": replace(greedy, use_cache=False)},
+                         config, device, repeats={"cached": CACHED_REPEATS})
+    cached, uncached = runs["cached"].pop("answers"), runs["uncached"].pop("answers")
+    same_tokens = [a.token_ids == b.token_ids for a, b in zip(cached, uncached)]
+    score_diff = max(abs(a.score - b.score) for a, b in zip(cached, uncached))
+    lengths = [len(a.token_ids) for a in cached]
+    figures = {"answers": len(cached), "batch_size": config.decode_batch_size,
+               "max_tgt_length": config.max_tgt_length,
+               "cached": runs["cached"], "uncached": runs["uncached"],
+               "speedup": runs["cached"]["answers_per_s"] / runs["uncached"]["answers_per_s"],
+               "best_speedup": runs["cached"]["best_answers_per_s"]
+               / runs["uncached"]["best_answers_per_s"],
+               "tokens_equal": all(same_tokens), "answers_differing": same_tokens.count(False),
+               "max_score_difference": score_diff,
+               "answer_tokens_min_max": [min(lengths), max(lengths)]}
+    logger.info("Cache: %.3f answers/s cached, %.4f uncached (%.1fx); tokens equal: %s, "
+                "largest score difference %.2e", runs["cached"]["answers_per_s"],
+                runs["uncached"]["answers_per_s"], figures["speedup"], figures["tokens_equal"],
+                score_diff)
+    return figures
+
+
+def bench_beams(model: Seq2SeqModel, data: Seq2SeqData, config: BenchConfig,
+                device: torch.device) -> dict:
+    configs = {f"beam_{beam}": DecodeConfig(beam_size=beam, max_tgt_length=config.max_tgt_length)
+               for beam in BEAMS}
+    runs = compare_paths(model, data, configs, config, device)
+    for figures in runs.values():
+        figures["answers"] = len(figures["answers"])
+    logger.info("Beams: %s", ", ".join(f"{name} {figures['answers_per_s']:.3f} answers/s"
+                                       for name, figures in runs.items()))
+    return {"batch_size": config.decode_batch_size, "max_tgt_length": config.max_tgt_length,
+            **runs}
+
+
+# ---------------------------------------------------------------- 3. training
+
+def training_flops_per_sequence(model: Seq2SeqModel, source_len: int, target_len: int) -> float:
+    """6·N_encoder·L + 12·layers·L²·hidden + 6·N_head·target, L = source + 2·target."""
+    encoder_config = model.mlm.config
+    length = source_len + 2 * target_len
+    encoder = sum(p.numel() for p in model.mlm.bert.encoder.parameters())
+    head = (model.mlm.cls.predictions.transform.dense.weight.numel()
+            + model.mlm.bert.embeddings.word_embeddings.weight.numel())  # tied output layer
+    attention = encoder_config.num_hidden_layers * length ** 2 * encoder_config.hidden_size
+    return 6 * encoder * length + 12 * attention + 6 * head * target_len
+
+
+def bench_training(model: Seq2SeqModel, config: BenchConfig, cls_id: int, sep_id: int,
+                   first_word_id: int, generator: torch.Generator) -> dict:
+    device = torch.device(config.device)
+    train_config = TrainConfig(output_dir="", per_device_batch_size=config.batch_size,
+                               precision=config.precision)
+    total = config.warmup_steps + config.steps
+    optimizer = build_optimizer(model, train_config)
+    scheduler = build_scheduler(optimizer, 0, total + 1)
+    model.train()
+    # Full-width sources and targets: every step costs the most the flags allow.
+    data = random_data(config.batch_size * total, config.source_len, config.target_len, 1.0,
+                       model.vocab_size, cls_id, sep_id, first_word_id, generator)
+    batches = [list(range(first, first + config.batch_size))
+               for first in range(0, len(data), config.batch_size)]
+    data = training_set(data, model, seed=42)  # adds the keyed pseudo tokens, as run_seq2seq.py
+
+    def step(indices: List[int]) -> None:
+        # What training._optimizer_step does for one micro-batch: collate on the CPU (with
+        # the pseudo tokens), to the device, autocast forward, float loss, backward,
+        # clipping, step, schedule, zero_grad.
+        batch = {k: v.to(device, non_blocking=True) for k, v in data.batch(indices).items()}
+        with autocast(config):
+            loss = model(**batch)["loss"].float()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    times: List[float] = []
+    for index, batch in enumerate(batches):
+        if index == config.warmup_steps and device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        synchronize(device)
+        began = time.perf_counter()
+        step(batch)
+        synchronize(device)
+        if index >= config.warmup_steps:
+            times.append(time.perf_counter() - began)
+            logger.info("Training step %d/%d: %.2f s", len(times), config.steps, times[-1])
+    seconds = statistics.median(times)
+    length = config.source_len + 2 * config.target_len
+    flops = training_flops_per_sequence(model, config.source_len, config.target_len)
+    seq_per_s = config.batch_size / seconds
+    figures = {"batch_size": config.batch_size, "steps": config.steps,
+               "warmup_steps": config.warmup_steps, "source_len": config.source_len,
+               "target_len": config.target_len, "layout_tokens": length,
+               "step_seconds": times, "seq_per_s": seq_per_s,
+               "layout_tokens_per_s": seq_per_s * length, "flops_per_seq": flops,
+               "tflops": flops * seq_per_s / 1e12, "mfu": None}
+    if config.peak_flops:
+        figures["mfu"] = figures["tflops"] * 1e12 / config.peak_flops
+    if device.type == "cuda":
+        figures["peak_memory_gb"] = torch.cuda.max_memory_allocated(device) / 2 ** 30
+    logger.info("Training: %.2f seq/s, %.0f layout tokens/s", seq_per_s,
+                figures["layout_tokens_per_s"])
+    return figures
+
+
+# ---------------------------------------------------------------- report
+
+def print_table(results: dict) -> None:
+    cache, beams, train = results["cache"], results["beams"], results.get("train")
+    print()
+    print(f"decoding, greedy, {cache['answers']} answers, batch {cache['batch_size']}, "
+          f"max_tgt_length {cache['max_tgt_length']}:")
+    print(f"{'path':<26} {'answers/s':>10} {'best':>8} {'steps per batch':>18}")
+    for name in ("cached", "uncached"):
+        print(f"{'key/value cache' if name == 'cached' else 'recompute every step':<26} "
+              f"{cache[name]['answers_per_s']:>10.3f} {cache[name]['best_answers_per_s']:>8.3f} "
+              f"{str(cache[name]['steps']):>18}")
+    target = TARGETS["cache_speedup"]
+    print(f"cache speed-up {cache['speedup']:.1f}x, best {cache['best_speedup']:.1f}x "
+          f"(target >= {target:g}x: {'met' if cache['speedup'] >= target else 'NOT met'}); "
+          f"tokens equal: "
+          f"{cache['tokens_equal']} ({cache['answers_differing']} answers differ); largest "
+          f"score difference {cache['max_score_difference']:.2e}")
+    print(f"\ncached decoding, {beams['beam_1']['answers']} answers, batch "
+          f"{beams['batch_size']}:")
+    for beam in BEAMS:
+        figures = beams[f"beam_{beam}"]
+        print(f"{'beam ' + str(beam):<26} {figures['answers_per_s']:>10.3f} "
+              f"{figures['best_answers_per_s']:>8.3f} {str(figures['steps']):>18}")
+    if train:
+        print(f"\ntraining, source {train['source_len']} + target {train['target_len']} "
+              f"({train['layout_tokens']} layout tokens), batch {train['batch_size']}, "
+              f"{results['config']['precision']}: {train['seq_per_s']:.2f} seq/s, "
+              f"{train['layout_tokens_per_s']:.0f} tokens/s, {_fmt(train['tflops'], 3)} "
+              f"model TFLOP/s, MFU {_percent(train['mfu'])}")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+                        datefmt="%H:%M:%S", level=logging.INFO)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda but torch sees no CUDA device", file=sys.stderr)
+        return 2
+    config = bench_config(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model_dir = Path(args.model_dir or Path(args.shared) / MODEL_DIR)
+    from transformers import BertConfig, BertTokenizerFast
+
+    began = time.perf_counter()
+    device = torch.device(config.device)
+    machine = {"device": torch.cuda.get_device_name() if device.type == "cuda" else cpu_name(),
+               "torch": torch.__version__, "threads": torch.get_num_threads(),
+               "load_average_before": load_average()}
+    snapshot = cpu_snapshot()
+    logger.info("Benchmark: %s on %s", config, machine)
+    if machine["load_average_before"] and machine["load_average_before"] > 0.5:
+        logger.warning("Load average %.2f on %d cores: other work is running, so absolute "
+                       "figures will be low, and with %d threads erratic (see --threads)",
+                       machine["load_average_before"], os.cpu_count() or 0, machine["threads"])
+    tokenizer = BertTokenizerFast.from_pretrained(str(model_dir))
+    special = {tokenizer.convert_tokens_to_ids(t) for t in tokenizer.all_special_tokens}
+    first_word_id = max(special) + 1  # [PAD] [unused..] [UNK] [CLS] [SEP] [MASK] come first
+    # The position table grows (as s2s-ft grows it) to cover the longest layout used.
+    model_config = Seq2SeqConfig(max_source_length=config.source_len,
+                                 max_target_length=max(config.target_len, config.max_tgt_length),
+                                 mask_token_id=tokenizer.mask_token_id,
+                                 sep_token_id=tokenizer.sep_token_id)
+    torch.manual_seed(config.seed)
+    model = Seq2SeqModel.from_encoder_config(BertConfig.from_pretrained(str(model_dir)),
+                                             model_config).to(device)
+    generator = torch.Generator().manual_seed(config.seed)
+
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    if device.type == "cuda":  # as run_seq2seq.py decodes (its training leaves TF32 off)
+        torch.backends.cuda.matmul.allow_tf32 = True
+    decoder = model if config.decode_dtype == "fp32" else copy.deepcopy(model).to(torch.bfloat16)
+    words = dict(cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,
+                 first_word_id=first_word_id, generator=generator)  # for random_data
+    sources = random_data(max(config.decode_answers, config.uncached_answers), config.source_len,
+                          2, 0.6, model.vocab_size, **words)  # targets unused
+    cache = bench_cache(decoder, sources.subset(config.uncached_answers), config, device)
+    beams = bench_beams(decoder, sources.subset(config.decode_answers), config, device)
+    del decoder
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    results = {"config": asdict(config), "machine": machine, "cache": cache, "beams": beams,
+               "targets": TARGETS}
+    if not args.skip_training:
+        results["train"] = bench_training(model, config, **words)
+    results["seconds"] = time.perf_counter() - began
+    machine["load_average_after"] = load_average()
+    machine["other_processes_cpu_share"] = other_cpu_share(snapshot)
+    results["met"] = {"cache_speedup": cache["speedup"] >= TARGETS["cache_speedup"],
+                      "tokens_equal": cache["tokens_equal"]}
+    print_table(results)
+    share = machine["other_processes_cpu_share"]
+    print(f"benchmark took {results['seconds']:.0f} s; load average {machine['load_average_before']}"
+          f" before, {machine['load_average_after']} after; other processes used "
+          f"{'n/a' if share is None else f'{100 * share:.0f}%'} of the CPU meanwhile")
+    line = json.dumps(results, sort_keys=True)
+    if args.output:
+        Path(args.output).write_text(line + "\n", encoding="utf-8")
+    print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
