@@ -118,12 +118,24 @@ def decode_file(args, dist, tokenizer) -> None:
         write_json(Path(args.output_file).with_suffix(".nbest.json"), details)
     logger.info("Wrote %d answers to %s", len(answers), args.output_file)
     if args.do_eval and data.file_format == "coqa":
-        from evaluate import evaluate_files
+        results = score_decoded(args.input_file, args.output_file, subset=args.subset > 0)
         from evaluate.report import format_results
-        results = evaluate_files(args.input_file, args.output_file)
         print(format_results(results))
         logger.info("Results: %s", {k: v for k, v in results.items() if k != "breakdown"})
         write_json(Path(args.output_file).with_name(f"eval_results_{args.split}.json"), results)
+
+
+def score_decoded(gold_file: str, prediction_file: str, subset: bool) -> dict:
+    """Per-domain EM/F1 of the decoded answers; a --subset run is scored on its own turns."""
+    import dataclasses
+
+    from evaluate import read_gold, read_predictions, score
+
+    gold, predictions = read_gold(gold_file), read_predictions(prediction_file)
+    if subset:
+        gold = dataclasses.replace(gold, turns=tuple(t for t in gold.turns if t.key in predictions))
+        logger.info("--subset: scoring the %d decoded turns only", len(gold.turns))
+    return score(gold, predictions)
 
 
 @exit_on_bad_input

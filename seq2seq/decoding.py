@@ -198,8 +198,10 @@ class CachedStepper:
         return layer.output.LayerNorm(layer.output.dense(inner) + hidden)
 
     def _encode_source(self, source_ids: torch.Tensor, source_bias: torch.Tensor):
-        """Bidirectional pass over the sources; keeps every layer's keys and values
-        (batch, heads, src_len, head_size) and returns the final states (batch, src_len, hidden)."""
+        """Bidirectional pass over the sources; keeps every layer's keys, transposed for the
+        score matmul, (batch, heads, head_size, src_len) and values (batch, heads, src_len,
+        head_size), both contiguous so that no decoding step copies them again, and returns
+        the final states (batch, src_len, hidden)."""
         positions = torch.arange(source_ids.shape[1], device=source_ids.device)
         hidden = self._embed(source_ids, positions.expand_as(source_ids), self.model.source_type_id)
         keys, values = [], []
@@ -209,8 +211,8 @@ class CachedStepper:
                                                      scale=self.scale)  # (batch, heads, src, hs)
             context = context.transpose(1, 2).flatten(2)  # (batch, src_len, hidden)
             hidden = self._layer_tail(layer, context, hidden)
-            keys.append(key)
-            values.append(value)
+            keys.append(key.transpose(-1, -2).contiguous())
+            values.append(value.contiguous())
         return keys, values, hidden
 
     def _by_source(self, x: torch.Tensor) -> torch.Tensor:
@@ -235,7 +237,7 @@ class CachedStepper:
         target_keys = self.target_keys[index][:, :, :length]  # (hyps, heads, length, hs)
         target_values = self.target_values[index][:, :, :length]
         source_scores = self._by_hypothesis(
-            self._by_source(query) @ self.source_keys[index].transpose(-1, -2), q)
+            self._by_source(query) @ self.source_keys[index], q)
         parts = [source_scores * self.scale + self.hyp_source_bias,  # (hyps, heads, q, src)
                  (query @ target_keys.transpose(-1, -2)) * self.scale]  # (hyps, heads, q, length)
         if own_key is not None:

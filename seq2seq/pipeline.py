@@ -110,5 +110,3 @@ def check_lengths(model: Seq2SeqModel, source_length: int, max_tgt_length: int) 
                          f"exceeds the model's {available} positions")
     if max_tgt_length < 1:
         raise UsageError("--max_tgt_length must be at least 1")
-    if torch.cuda.is_available():
-        torch.backends.cuda.matmul.allow_tf32 = True
