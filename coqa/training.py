@@ -6,7 +6,10 @@ Generic over the model and the data:
   * the data is any object with `__len__` and `batch(indices) -> dict[str, Tensor]`
     (CPU tensors; the loop moves them to the device). The loop picks the indices itself,
     and calls the data's `set_epoch(epoch)`, if it has one, before every epoch (resumes
-    included), for data that draws something per epoch (seq2seq's pseudo tokens).
+    included), for data that draws something per epoch (seq2seq's pseudo tokens). Data
+    with a `loss_weight(batch)` method (seq2seq: the batch's target tokens) has each
+    micro-batch's mean loss weighed by it, so that a step's gradient is that of the mean
+    over all its micro-batches on all processes; otherwise micro-batches weigh alike.
 
 What it does: AdamW (no decay on biases and norm weights), linear warm-up then linear decay
 to 0, gradient accumulation (a short last group of an epoch is stepped, never carried
@@ -413,13 +416,15 @@ def _optimizer_step(run: _Run, group: list[list[int]]):
     """Forward/backward every micro-batch of `group`, then one optimizer step.
     Returns (mean loss tensor, sequences, tokens tensor, learning rate used)."""
     device = run.dist.device
-    n = len(group)  # < accumulation steps for the last group of an epoch
+    batches = [run.dataset.batch(indices) for indices in group]  # CPU tensors
+    scales, weights = _gradient_scales(run, batches)
     loss_sum = torch.zeros((), device=device)
     tokens = torch.zeros((), device=device, dtype=torch.long)
     seqs = 0
-    for i, indices in enumerate(group):
-        batch = _to_device(run.dataset.batch(indices), device)
-        loss_sum += _micro_batch(run, batch, n, sync=i == n - 1).detach()
+    for i, (indices, batch) in enumerate(zip(group, batches)):
+        batch = _to_device(batch, device)
+        loss = _micro_batch(run, batch, scales[i], sync=i == len(group) - 1).detach()
+        loss_sum += loss * weights[i]
         seqs += len(indices)
         tokens += _count_tokens(batch).to(device)
     if run.scaler is not None:
@@ -434,21 +439,42 @@ def _optimizer_step(run: _Run, group: list[list[int]]):
         run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
-    return loss_sum / n, seqs, tokens, lr
+    return loss_sum / sum(weights), seqs, tokens, lr
 
 
-def _micro_batch(run: _Run, batch: dict, n: int, sync: bool) -> torch.Tensor:
-    """Clean forward/backward (plus the adversarial ones); gradients scaled by 1/n."""
+def _gradient_scales(run: _Run, batches: list[dict]) -> tuple[list[float], list[float]]:
+    """Factors for each micro-batch's mean loss, so that the step's gradient is that of
+    the mean over the whole optimizer step, across micro-batches and processes.
+
+    A micro-batch weighs 1, or `dataset.loss_weight(batch)` (seq2seq: its real target
+    tokens, since its loss is a mean per token). DDP averages the processes' gradients,
+    so the factor is weight * world_size / (sum of every process's weights); without
+    `loss_weight` every process has the same number of micro-batches and it is 1 / n."""
+    weigh = getattr(run.dataset, "loss_weight", None)
+    if weigh is None:
+        return [1.0 / len(batches)] * len(batches), [1.0] * len(batches)
+    weights = [float(weigh(batch)) for batch in batches]
+    total = sum(weights)
+    if run.dist.distributed:
+        summed = torch.tensor(total, dtype=torch.float64, device=run.dist.device)
+        torch_dist.all_reduce(summed)
+        total = summed.item()
+    world = run.dist.world_size
+    return [w * world / max(total, 1e-12) for w in weights], weights
+
+
+def _micro_batch(run: _Run, batch: dict, scale: float, sync: bool) -> torch.Tensor:
+    """Clean forward/backward (plus the adversarial ones); gradients scaled by `scale`."""
     emb = run.embedding
     if emb is None:
         with _no_sync(run, sync):
             loss = _forward(run, run.net, batch)
-            _backward(run, loss / n)
+            _backward(run, loss * scale)
         return loss
     previous = emb.grad.detach().clone() if emb.grad is not None else None
     with _no_sync(run, False):  # the adversarial backward below does the all-reduce
         loss = _forward(run, run.net, batch)
-        _backward(run, loss / n)
+        _backward(run, loss * scale)
     if emb.grad is None:
         clean = torch.zeros_like(emb)
     else:
@@ -456,7 +482,7 @@ def _micro_batch(run: _Run, batch: dict, n: int, sync: bool) -> torch.Tensor:
 
     def forward_backward() -> None:
         with _no_sync(run, sync):
-            _backward(run, _forward(run, run.net, batch) / n)
+            _backward(run, _forward(run, run.net, batch) * scale)
 
     def probe() -> torch.Tensor:
         adv_loss = _forward(run, run.model, batch)  # bare model: no DDP bookkeeping

@@ -166,6 +166,13 @@ class Seq2SeqData:
         return {name: torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
                 for name, array in arrays.items()}
 
+    @staticmethod
+    def loss_weight(batch: Dict[str, Any]) -> float:
+        """The batch's real target tokens: its loss is a mean per target token, so the
+        training loop weighs micro-batches (and processes) by this to average over the
+        whole optimizer step."""
+        return float(batch["target_mask"].sum())
+
     def subset(self, count: int) -> "Seq2SeqData":
         """The first `count` examples (decode_seq2seq.py's --subset)."""
         return dataclasses.replace(

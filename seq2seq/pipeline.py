@@ -55,6 +55,9 @@ class PseudoTokenTrainingSet:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def loss_weight(self, batch: Dict[str, torch.Tensor]) -> float:
+        return self.data.loss_weight(batch)
+
     def batch(self, indices: List[int]) -> Dict[str, torch.Tensor]:
         batch = self.data.batch(indices)
         keys = [(self.seed, self.epoch, int(i)) for i in indices]
