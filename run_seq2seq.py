@@ -6,6 +6,7 @@ decode_seq2seq.py. Reads top to bottom: parse, set up, data, model, train or dec
 """
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ from seq2seq.pipeline import (check_lengths, checkpoint_saver, decode_answers, l
                               training_set)
 
 logger = logging.getLogger("run_seq2seq")
+DEFAULT_HISTORY = "QAQAFQ"
 
 
 def precision_of(args) -> str:
@@ -94,7 +96,8 @@ def decode_file(args, dist, tokenizer) -> None:
     # The decoding source keeps the length used in training (the old script cut it).
     source = SourceConfig(max_source_seq_length=model.config.max_source_length,
                           max_target_seq_length=model.config.max_target_length,
-                          history_format=args.history_format)
+                          history_format=(args.history_format
+                                          or trained_history_format(args.model_path)))
     check_lengths(model, source.max_source_seq_length, args.max_tgt_length)
     data = load_or_build_examples(args.input_file, tokenizer, source, False,
                                   args.cache_dir or str(Path(args.output_file).parent),
@@ -125,6 +128,16 @@ def decode_file(args, dist, tokenizer) -> None:
         write_json(Path(args.output_file).with_name(f"eval_results_{args.split}.json"), results)
 
 
+def trained_history_format(model_path: str) -> str:
+    """The --history_format the model in `model_path` was trained with (its args.json)."""
+    args_file = Path(model_path) / "args.json"
+    try:
+        saved = json.loads(args_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return DEFAULT_HISTORY
+    return saved.get("history_format") or DEFAULT_HISTORY
+
+
 def score_decoded(gold_file: str, prediction_file: str, subset: bool) -> dict:
     """Per-domain EM/F1 of the decoded answers; a --subset run is scored on its own turns."""
     import dataclasses
@@ -141,6 +154,8 @@ def score_decoded(gold_file: str, prediction_file: str, subset: bool) -> dict:
 @exit_on_bad_input
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.do_decode and args.history_format is None:
+        args.history_format = DEFAULT_HISTORY  # saved in args.json for decoding
     dist = init_distributed(args.no_cuda, args.local_rank)
     setup_logging(log_level(dist))
     logger.info("Training/evaluation parameters %s", args)

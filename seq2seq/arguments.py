@@ -34,8 +34,9 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
                        help="folder for the training feature cache (default: next to the data)")
     group.add_argument("--max_source_seq_length", type=int, default=464, help="source tokens")
     group.add_argument("--max_target_seq_length", type=int, default=48, help="target tokens incl. [SEP]")
-    group.add_argument("--history_format", choices=HISTORY_FORMATS, default="QAQAFQ",
-                       help="how previous turns form the source")
+    group.add_argument("--history_format", choices=HISTORY_FORMATS, default=None,
+                       help="how previous turns form the source (training default QAQAFQ; "
+                            "decoding default: the format the model was trained with)")
     group.add_argument("--skip_invalid", action="store_true", help="skip (and report) invalid turns")
 
 

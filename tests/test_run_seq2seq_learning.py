@@ -14,7 +14,8 @@ from coqa.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from evaluate import evaluate_files
 
 # Measured on the 2-core CPU machine with these exact settings (1500 steps of batch 64;
-# training 55-64 s, about 65-75 s in all; load average 1.4-2.0 from other jobs): overall
+# training 55-64 s, 60-69 s in all, load average 1.4-2.0 from other jobs; at load 3-4 the
+# test took 4-10 minutes, as torch's two threads wait for each other): overall
 # F1 62.3 / EM 54.9; other initialisations (TinyBertConfig seeds 1-5) and --seed 7 gave
 # F1 51.4-72.7, EM 42.5-66.2, 30-70% of the extractive answers exact. Baselines on the same
 # dev set: every answer 无法作答 F1 13.5, sentence overlap F1 20.5, and the question-kind
@@ -83,10 +84,10 @@ def test_tiny_unilm_learns_synthetic_dialogues(tmp_path):
                   "--label_smoothing", "0", "--logging_steps", "500", "--save_steps", "0",
                   "--seed", "42"]
     predictions = tmp_path / "predictions_dev.json"
-    # The history format is not stored with the model: decoding must be told it again.
+    # No --history_format: decoding takes the one the model was trained with (args.json).
     decode_argv = ["--do_decode", "--do_eval", "--model_path", str(model_out),
                    "--input_file", str(dev_file), "--output_file", str(predictions),
-                   "--cache_dir", str(tmp_path / "cache"), "--history_format", HISTORY_FORMAT,
+                   "--cache_dir", str(tmp_path / "cache"),
                    "--beam_size", "1", "--max_tgt_length", "16", "--batch_size", "64"]
     start = time.perf_counter()
     assert run_seq2seq.main(train_argv) == 0
