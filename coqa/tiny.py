@@ -26,6 +26,7 @@ class TinyBertConfig:
     num_attention_heads: int = 2
     intermediate_size: int = 128
     max_position_embeddings: int = 512
+    dropout: float = 0.1  # hidden and attention dropout (0: deterministic runs, faster steps)
     seed: int = 0
 
 
@@ -57,7 +58,8 @@ def write_tiny_bert(out_dir: str | Path, texts: Iterable[str],
                              num_attention_heads=config.num_attention_heads,
                              intermediate_size=config.intermediate_size,
                              max_position_embeddings=config.max_position_embeddings,
-                             pad_token_id=0)
+                             hidden_dropout_prob=config.dropout,
+                             attention_probs_dropout_prob=config.dropout, pad_token_id=0)
     torch.manual_seed(config.seed)
     # With the masked-LM head, so the same folder serves run_coqa.py and run_seq2seq.py.
     BertForMaskedLM(bert_config).save_pretrained(str(out_dir))

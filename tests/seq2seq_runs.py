@@ -22,12 +22,8 @@ NOT_HAN = re.compile(r"[^\u4e00-\u9fff]")
 
 def tiny_unilm(folder: Path, dropout: float) -> Path:
     """A random 2-layer BERT (hidden 32) covering the sample's characters, with `dropout`."""
-    model = write_tiny_bert(folder, dialogue_texts([str(SAMPLE_TRAIN)]),
-                            TinyBertConfig(hidden_size=32, intermediate_size=64))
-    config = json.loads((model / "config.json").read_text())
-    config.update(hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
-    (model / "config.json").write_text(json.dumps(config))
-    return model
+    return write_tiny_bert(folder, dialogue_texts([str(SAMPLE_TRAIN)]),
+                           TinyBertConfig(hidden_size=32, intermediate_size=64, dropout=dropout))
 
 
 def write_lines(path: Path, count: int, target_chars: Optional[int] = None) -> Path:
