@@ -2,10 +2,13 @@
 
     python -m evaluate --data-file GOLD --pred-file PRED [--out-file OUT] [--breakdown]
     evaluate.evaluate_files(GOLD, PRED, evaluate.EvalConfig(breakdown=True))
+    python -m evaluate.compare GOLD RUN_DIR_OR_PRED_FILE... [--out DIR]
 
-Official CoQA algorithm (leave-one-out over multiple golds, turn-weighted domain means),
-with the ConvQA_CN text comparison (Chinese scored character by character). Standard
-library only: it scores any prediction file without the rest of the toolkit.
+Official CoQA algorithm (leave-one-out over multiple golds, turn-weighted domain means,
+every listed domain reported). Text comparison: the official CoQA words for English CoQA
+v1.0 files, the ConvQA_CN one (Chinese scored character by character) otherwise. The core
+modules are standard library only: they score any prediction file without the rest of the
+toolkit; evaluate.compare and its helpers import numpy, matplotlib and tensorboard lazily.
 """
 from __future__ import annotations
 
@@ -15,14 +18,15 @@ from typing import Dict, Optional, TextIO
 from evaluate.answer_kinds import NO_TEXT, UNKNOWN_TEXT, YES_TEXT, classify_special
 from evaluate.errors import EvalInputError
 from evaluate.gold import GoldData, GoldTurn, read_gold
-from evaluate.predictions import read_predictions
-from evaluate.scoring import EvalConfig, score, turn_score
+from evaluate.predictions import Predictions, read_predictions
+from evaluate.scoring import EvalConfig, ScoredTurn, score, score_with_turns, turn_score
 from evaluate.text import basic_tokenize, exact_match, f1_score, normalize_answer
 
 __all__ = [
-    "EvalConfig", "EvalInputError", "GoldData", "GoldTurn", "NO_TEXT", "UNKNOWN_TEXT",
-    "YES_TEXT", "basic_tokenize", "classify_special", "evaluate_files", "exact_match",
-    "f1_score", "normalize_answer", "read_gold", "read_predictions", "score", "turn_score",
+    "EvalConfig", "EvalInputError", "GoldData", "GoldTurn", "NO_TEXT", "Predictions",
+    "ScoredTurn", "UNKNOWN_TEXT", "YES_TEXT", "basic_tokenize", "classify_special",
+    "evaluate_files", "exact_match", "f1_score", "normalize_answer", "read_gold",
+    "read_predictions", "score", "score_with_turns", "turn_score",
 ]
 
 

@@ -1,7 +1,9 @@
 """python -m evaluate --data-file GOLD --pred-file PRED [--out-file OUT] [--breakdown]
+                      [--text-comparison auto|coqa|convqa_cn] [--per-turn-out FILE]
 
-Prints a per-domain table, then `Results: {...}` as the old logs did; exit status 2 with
-one `error: <file>: ...` line on stderr when an input file cannot be scored.
+Prints the text comparison used, a per-domain table, then `Results: {...}` as the old logs
+did; exit status 2 with one `error: <file>: ...` line on stderr when an input file cannot
+be scored or an output file cannot be written.
 """
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import json
 import sys
 from typing import Optional, Sequence, Tuple
 
-from evaluate import EvalConfig, EvalInputError, evaluate_files
+from evaluate import EvalConfig, EvalInputError, read_gold, read_predictions
+from evaluate.per_turn import check_writable, per_turn_format, per_turn_records, write_per_turn
 from evaluate.report import format_results
+from evaluate.scoring import resolve_comparison, score_with_turns
 
 
 def _names(text: Optional[str]) -> Optional[Tuple[str, ...]]:
@@ -30,7 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--pred-file", required=True,
                        help='predictions: JSON list of {"id", "turn_id", "answer"}')
     files.add_argument("--out-file", help="also write the results as JSON here")
+    files.add_argument("--per-turn-out", metavar="FILE",
+                       help="also write one record per turn (dialogue, turn, domain, question "
+                            "type, gold kind, gold answers, prediction, EM, F1): JSON lines "
+                            "for .jsonl, CSV for .csv")
     scoring = parser.add_argument_group("scoring")
+    scoring.add_argument("--text-comparison", choices=("auto", "coqa", "convqa_cn"),
+                         default="auto",
+                         help="coqa: the official CoQA evaluate-v1.0.py words (lower, drop "
+                              "punctuation and a/an/the, split on whitespace); convqa_cn: "
+                              "BERT basic tokens, Chinese per character; auto (default): coqa "
+                              "for an English CoQA v1.0 gold file, else convqa_cn")
     scoring.add_argument("--in-domain", metavar="A,B,...",
                          help="comma-separated in-domain sources (default: the format's "
                               "official list; CoQA display names accepted)")
@@ -44,26 +58,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _write_json(path: str, results: dict) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump(results, out, ensure_ascii=False, indent=2)
+            out.write("\n")
+    except OSError as err:
+        raise EvalInputError(f"{path}: cannot write ({err.strerror})") from None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     config = EvalConfig(in_domain=_names(args.in_domain), out_domain=_names(args.out_domain),
-                        breakdown=args.breakdown, drop_cjk_punct=args.drop_cjk_punct)
+                        breakdown=args.breakdown, drop_cjk_punct=args.drop_cjk_punct,
+                        text_comparison=args.text_comparison)
     try:
-        results = evaluate_files(args.data_file, args.pred_file, config)
+        # Output paths are checked first, so that a bad one loses no scoring work.
+        if args.out_file:
+            check_writable(args.out_file)
+        if args.per_turn_out:
+            per_turn_format(args.per_turn_out)
+        gold = read_gold(args.data_file)
+        results, scored = score_with_turns(gold, read_predictions(args.pred_file), config)
+        comparison, why = resolve_comparison(gold, config)
+        print(f"text comparison: {comparison} ({why})")
+        print(format_results(results))
+        # The old logs' line, for the scripts and eyes that grep for it.
+        print("Results: " + repr({k: v for k, v in results.items() if k != "breakdown"}))
+        if args.out_file:
+            _write_json(args.out_file, results)
+        if args.per_turn_out:
+            write_per_turn(args.per_turn_out, per_turn_records(scored, gold.file_format))
     except EvalInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(format_results(results))
-    # The old logs' line, for the scripts and eyes that grep for it.
-    print("Results: " + repr({k: v for k, v in results.items() if k != "breakdown"}))
-    if args.out_file:
-        try:
-            with open(args.out_file, "w", encoding="utf-8") as out:
-                json.dump(results, out, ensure_ascii=False, indent=2)
-                out.write("\n")
-        except OSError as err:
-            print(f"error: {args.out_file}: cannot write ({err.strerror})", file=sys.stderr)
-            return 2
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from evaluate.answer_kinds import classify_special
 from evaluate.errors import EvalInputError, as_dialogue_id, as_turn_id, read_json_file
@@ -136,6 +136,14 @@ def _coqa_turns(raw: Mapping[str, Any], dialogue_id: str, where: str,
     return turns
 
 
+def repeated_turns_warning(path: str, repeated: Sequence[TurnKey], shown: int = 3) -> str:
+    """One line: how many (id, turn_id) pairs came again, and the first few of them."""
+    first = ", ".join(f"({dialogue_id}, {turn_id})" for dialogue_id, turn_id in repeated[:shown])
+    more = ", ..." if len(repeated) > shown else ""
+    return (f"{path}: {len(repeated)} repeated (id, turn_id) pair(s), first {first}{more}; "
+            "the last of each is scored")
+
+
 def _dialogue_format(raw: Mapping[str, Any], where: str) -> str:
     """CONVQA_CN or COQA, from the dialogue's keys (capitalised in ConvQA_CN)."""
     if "Questions" in raw or "Passage" in raw:
@@ -155,9 +163,12 @@ def read_gold(path: str | Path) -> GoldData:
     top = read_json_file(path)
     if not isinstance(top, dict) or not isinstance(top.get("data"), list):
         raise EvalInputError(f'{path}: no "data" list at the top level')
+    if not top["data"]:
+        raise EvalInputError(f'{path}: "data" is empty: no dialogues to score')
     turns: Dict[TurnKey, GoldTurn] = {}
     mismatched: List[str] = []  # turns whose answer turn_id differs from the question's
-    file_format, duplicates = "", 0
+    duplicates: List[TurnKey] = []
+    file_format = ""
     for index, raw in enumerate(top["data"]):
         where = f"{path}: data[{index}]"
         if not isinstance(raw, dict):
@@ -170,7 +181,8 @@ def read_gold(path: str | Path) -> GoldData:
         file_format = this_format
         read_turns = _convqa_turns if this_format == CONVQA_CN else _coqa_turns
         for turn in read_turns(raw, dialogue_id, where, mismatched):
-            duplicates += turn.key in turns
+            if turn.key in turns:
+                duplicates.append(turn.key)
             turns[turn.key] = turn
     warnings: List[str] = []
     if mismatched:
@@ -178,6 +190,7 @@ def read_gold(path: str | Path) -> GoldData:
         warnings.append(f"{mismatched[0]}: an answer's turn_id differs from the question's; "
                         f"paired by position ({len(mismatched)} such turn(s) in the file)")
     if duplicates:
-        warnings.append(f"{path}: {duplicates} repeated (id, turn_id) pair(s); "
-                        "the last of each is scored")
+        warnings.append(repeated_turns_warning(str(path), duplicates))
+    if not turns:
+        raise EvalInputError(f"{path}: no turns to score in {len(top['data'])} dialogue(s)")
     return GoldData(str(path), file_format or CONVQA_CN, tuple(turns.values()), tuple(warnings))

@@ -2,21 +2,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List, Tuple
 
 from evaluate.errors import EvalInputError, as_dialogue_id, as_turn_id, read_json_file
-from evaluate.gold import TurnKey
+from evaluate.gold import TurnKey, repeated_turns_warning
 
 
-def read_predictions(path: str | Path) -> Dict[TurnKey, str]:
+class Predictions(Dict[TurnKey, str]):
+    """{(id, turn_id): answer}, plus the file's non-fatal oddities in `warnings`
+    (written by `score`, as the gold file's are)."""
+
+    warnings: Tuple[str, ...] = ()
+
+
+def read_predictions(path: str | Path) -> Predictions:
     """{(id as str, turn_id as int): answer}; ids given as int or str match either way.
 
-    A repeated (id, turn_id) keeps its last answer, as in the official evaluator.
+    A repeated (id, turn_id) keeps its last answer, as in the official evaluator; how
+    many came again, and the first of them, is reported in `warnings`.
     """
     entries = read_json_file(path)
     if not isinstance(entries, list):
         raise EvalInputError(f'{path}: not a JSON list of {{"id", "turn_id", "answer"}}')
-    predictions: Dict[TurnKey, str] = {}
+    predictions = Predictions()
+    repeated: List[TurnKey] = []
     for index, entry in enumerate(entries):
         where = f"{path}: prediction #{index}"
         if not isinstance(entry, dict):
@@ -29,5 +38,9 @@ def read_predictions(path: str | Path) -> Dict[TurnKey, str]:
             # null or a number here is a bug in the writer, not an answer to score.
             raise EvalInputError(f"{where}: answer {answer!r} is not a string")
         key = (as_dialogue_id(entry["id"], where), as_turn_id(entry["turn_id"], where))
+        if key in predictions:
+            repeated.append(key)
         predictions[key] = answer
+    if repeated:
+        predictions.warnings = (repeated_turns_warning(str(path), repeated),)
     return predictions

@@ -1,11 +1,14 @@
-"""Answer comparison, bit for bit as the ConvQA_CN evaluator behind the published numbers.
+"""Answer comparison: the ConvQA_CN one (default for Chinese) and the official CoQA one.
 
-EM compares `normalize_answer` strings (official CoQA normalisation: lower-case, drop ASCII
+ConvQA_CN comparison, bit for bit as the evaluator behind the published numbers: EM compares `normalize_answer` strings (official CoQA normalisation: lower-case, drop ASCII
 punctuation, drop the articles a/an/the, collapse whitespace). F1 first runs BERT's basic
 tokenisation (every CJK character and every punctuation character its own token), joins
 the tokens with spaces and normalises again, so Chinese is scored character by character
-and Chinese punctuation (。，？) stays a token; on English CoQA this is the official
-word-level F1.
+and Chinese punctuation (。，？) stays a token.
+
+CoQA comparison, as the official `evaluate-v1.0.py`: the same EM, and F1 over the words
+of `normalize_answer` split on whitespace. The two differ on English: BERT tokens split
+"don't" into don ' t and strip accents; the official words are "dont" and "café".
 
 Standard library only.
 """
@@ -17,6 +20,10 @@ import unicodedata
 from collections import Counter
 from functools import lru_cache
 from typing import List, Sequence
+
+CONVQA_CN_COMPARISON = "convqa_cn"
+COQA_COMPARISON = "coqa"
+TEXT_COMPARISONS = (CONVQA_CN_COMPARISON, COQA_COMPARISON)
 
 _ASCII_PUNCT = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
@@ -122,8 +129,17 @@ def em_string(text: str, drop_cjk_punct: bool = False) -> str:
     return normalize_answer(text)
 
 
-def f1_tokens(text: str, drop_cjk_punct: bool = False) -> List[str]:
-    """The tokens F1 counts: normalize(' '.join(basic_tokenize(text))).split()."""
+def contains_cjk(text: str) -> bool:
+    """True when `text` holds a CJK ideograph (what BERT scores character by character)."""
+    return any(_is_cjk(ord(char)) for char in text)
+
+
+def f1_tokens(text: str, drop_cjk_punct: bool = False,
+              comparison: str = CONVQA_CN_COMPARISON) -> List[str]:
+    """The tokens F1 counts. ConvQA_CN: normalize(' '.join(basic_tokenize(text))).split();
+    CoQA: normalize(text).split(), the official script's words."""
+    if comparison == COQA_COMPARISON:
+        return em_string(text, drop_cjk_punct).split()
     tokens = normalize_answer(" ".join(basic_tokenize(text))).split()
     if drop_cjk_punct:
         # Punctuation is always a one-character token after basic_tokenize.
@@ -147,6 +163,8 @@ def exact_match(gold: str, pred: str, drop_cjk_punct: bool = False) -> float:
     return float(em_string(gold, drop_cjk_punct) == em_string(pred, drop_cjk_punct))
 
 
-def f1_score(gold: str, pred: str, drop_cjk_punct: bool = False) -> float:
-    """Official CoQA F1 over `f1_tokens` (Chinese: character level)."""
-    return f1_from_tokens(f1_tokens(gold, drop_cjk_punct), f1_tokens(pred, drop_cjk_punct))
+def f1_score(gold: str, pred: str, drop_cjk_punct: bool = False,
+             comparison: str = CONVQA_CN_COMPARISON) -> float:
+    """Official CoQA F1 over `f1_tokens` (ConvQA_CN comparison: Chinese per character)."""
+    return f1_from_tokens(f1_tokens(gold, drop_cjk_punct, comparison),
+                          f1_tokens(pred, drop_cjk_punct, comparison))

@@ -51,7 +51,9 @@ def test_cli_table_results_line_and_json(tmp_path, files):
     assert result.stderr == ""
     # 育儿知识: turn 1 六个月 vs 六个月。 EM 0, F1 6/7; turn 2 EM 1, F1 1 -> 50.0, 92.9.
     # Overall: EM 2/3, F1 (6/7 + 2) / 3 = 95.2.
-    expected = {"育儿知识": {"em": 50.0, "f1": 92.9, "turns": 2},
+    zero = {"em": 0.0, "f1": 0.0, "turns": 0}
+    expected = {"儿童故事": zero, "热点新闻": zero, "历史": zero,
+                "育儿知识": {"em": 50.0, "f1": 92.9, "turns": 2},
                 "science fiction": {"em": 100.0, "f1": 100.0, "turns": 1},
                 "in_domain": {"em": 50.0, "f1": 92.9, "turns": 2},
                 "out_domain": {"em": 100.0, "f1": 100.0, "turns": 1},
@@ -61,11 +63,14 @@ def test_cli_table_results_line_and_json(tmp_path, files):
     saved = out.read_text(encoding="utf-8")
     assert "育儿知识" in saved  # ensure_ascii=False
     assert list(json.loads(saved).items()) == list(expected.items())
-    # The table: header, 2 domains, a rule, 3 aggregates; every row equally wide on screen.
-    table = lines[:7]
+    assert lines[0] == "text comparison: convqa_cn (ConvQA_CN gold file)"
+    # The table: header, 5 domains (every official one), a rule, 3 aggregates; every row
+    # equally wide on screen.
+    table = lines[1:11]
     assert table[0].split() == ["domain", "turns", "EM", "F1"]
-    assert table[1].split() == ["育儿知识", "2", "50.0", "92.9"]
-    assert set(table[3]) == {"-"}
+    assert table[1].split() == ["儿童故事", "0", "0.0", "0.0"]
+    assert table[4].split() == ["育儿知识", "2", "50.0", "92.9"]
+    assert set(table[6]) == {"-"}
     assert len({display_width(line) for line in table}) == 1
 
 
@@ -89,8 +94,12 @@ def test_cli_domain_flags(tmp_path, files):
                  "--in-domain", "science fiction, 历史", "--out-domain", "育儿知识")
     assert result.returncode == 0, result.stderr
     saved = json.loads(out.read_text(encoding="utf-8"))
-    assert list(saved)[:2] == ["science fiction", "育儿知识"]
+    # 历史 is listed but no dialogue has it: a 0-turn row and a warning.
+    assert list(saved)[:3] == ["science fiction", "历史", "育儿知识"]
+    assert saved["历史"] == {"em": 0.0, "f1": 0.0, "turns": 0}
     assert saved["in_domain"]["turns"] == 1 and saved["out_domain"]["turns"] == 2
+    assert result.stderr.splitlines() == [f"{files[0]}: no dialogue has the in-domain source "
+                                          "'历史'; it is reported with 0 turns"]
 
 
 def test_cli_missing_predictions_reported(tmp_path, files):
@@ -101,6 +110,8 @@ def test_cli_missing_predictions_reported(tmp_path, files):
     assert "'overall': {'em': 0.0, 'f1': 28.6, 'turns': 3}" in result.stdout  # (6/7) / 3
 
 
+ONE_TURN = (b'{"data": [{"Source": "h", "Passage": "p", "id": 1, "Questions": [{"turn_id": 1}], '
+            b'"Answers": [{"input_text": "a"}]}]}')
 CONVQA_DIALOGUE = ('{"id": 9, "Source": "历史", "Passage": "p", "Questions": '
                    '[{"input_text": "q", "turn_id": 1}], "Answers": [%s]}')
 
@@ -117,18 +128,18 @@ CONVQA_DIALOGUE = ('{"id": 9, "Source": "历史", "Passage": "p", "Questions": '
      "dialogue 9: 1 Questions but 0 Answers"),
     ("gold", b'{"data": [{"id": "s", "source": "mctest", "story": "x", "questions": '
              b'[{"turn_id": 1}], "answers": []}]}', b"[]", "answers has 0 entries for 1"),
-    ("pred", b'{"data": []}', b'[{"id": 1, "answer": "x"}]',
+    ("pred", ONE_TURN, b'[{"id": 1, "answer": "x"}]',
      'prediction #0: missing field "turn_id"'),
-    ("pred", b'{"data": []}', b'[{"id": 1, "turn_id": 1, "answer": "x"}, {"id": 1}]',
+    ("pred", ONE_TURN, b'[{"id": 1, "turn_id": 1, "answer": "x"}, {"id": 1}]',
      'prediction #1: missing field "turn_id"'),
-    ("pred", b'{"data": []}', b'[{"turn_id": 1, "answer": "x"}]',
+    ("pred", ONE_TURN, b'[{"turn_id": 1, "answer": "x"}]',
      'prediction #0: missing field "id"'),
-    ("pred", b'{"data": []}', b'[{"id": 1, "turn_id": 1}]',
+    ("pred", ONE_TURN, b'[{"id": 1, "turn_id": 1}]',
      'prediction #0: missing field "answer"'),
-    ("pred", b'{"data": []}', b'[{"id": 1, "turn_id": 1, "answer": null}]', "is not a string"),
-    ("pred", b'{"data": []}', b'[{"id": 1, "turn_id": "one", "answer": "x"}]', "not an integer"),
-    ("pred", b'{"data": []}', b'{"id": 1}', "not a JSON list"),
-    ("pred", b'{"data": []}', b"\x80", "not UTF-8"),
+    ("pred", ONE_TURN, b'[{"id": 1, "turn_id": 1, "answer": null}]', "is not a string"),
+    ("pred", ONE_TURN, b'[{"id": 1, "turn_id": "one", "answer": "x"}]', "not an integer"),
+    ("pred", ONE_TURN, b'{"id": 1}', "not a JSON list"),
+    ("pred", ONE_TURN, b"\x80", "not UTF-8"),
 ])
 def test_cli_bad_input_one_line_exit_2(tmp_path, bad_file, gold, pred, message):
     paths = {"gold": write(tmp_path, "g.json", gold), "pred": write(tmp_path, "p.json", pred)}

@@ -1,9 +1,10 @@
-"""Whole-file agreement with a plain re-statement of the old ConvQA_CN evaluator.
+"""Whole-file agreement with plain re-statements of the official CoQA evaluator and of
+the old ConvQA_CN one.
 
-The reference below follows the official CoQA script line by line (dict of golds,
-leave-one-out, per-source totals, `round(total / count * 100, 1)`), with BERT's own
-BasicTokenizer from transformers in its F1; only the missing-prediction and unlisted-source
-behaviour is the documented new one. Random answers mix Chinese, English, digits and
+The reference below follows the official CoQA script's rules (dict of golds, leave-one-out,
+per-source totals over every listed source, `round(total / count * 100, 1)`). Its F1
+tokens are the official ones (normalise, split on whitespace) or, for ConvQA_CN, BERT's
+own BasicTokenizer from transformers. Random answers mix Chinese, English, digits and
 punctuation so that every branch of the text comparison is hit.
 """
 from __future__ import annotations
@@ -18,12 +19,14 @@ from collections import Counter
 
 import pytest
 
-from evaluate import evaluate_files
+from evaluate import EvalConfig, evaluate_files
 
 IN_DOMAIN = ["mctest", "gutenberg", "race", "cnn", "wikipedia"]
 OUT_DOMAIN = ["reddit", "science"]
 NAMES = {"mctest": "children_stories", "gutenberg": "literature", "race": "mid-high_school",
          "cnn": "news", "wikipedia": "wikipedia", "reddit": "reddit", "science": "science"}
+ENGLISH = ["The", "a", "an", "cat", "Café", "don't", "farmer's", "on-line", "1.1", "150,000",
+           "12", "iPhone", "-", "'s", ".", ",", "!", " ", " ", "unknown", "Yes", "naïve", "—"]
 PIECES = ["平", "安", "夜", "年", "的", "是", "。", "，", "？", "「", "」", "The", "a", "an",
           "cat", "Café", "12", "2020", "iPhone", "-", "'s", ".", ",", " ", " ", "无法作答"]
 
@@ -46,10 +49,11 @@ def normalize_answer(s):
     return " ".join(s.split())
 
 
-def reference_results(gold, preds, tokenizer):
-    def get_tokens(s):
-        return normalize_answer(" ".join(tokenizer.tokenize(s))).split() if s else []
+def official_tokens(s):
+    return normalize_answer(s).split() if s else []
 
+
+def reference_results(gold, preds, get_tokens):
     def compute_f1(a_gold, a_pred):
         gold_toks, pred_toks = get_tokens(a_gold), get_tokens(a_pred)
         common = Counter(gold_toks) & Counter(pred_toks)
@@ -94,28 +98,26 @@ def reference_results(gold, preds, tokenizer):
                 "f1": round(f1 / max(1, turns) * 100, 1), "turns": turns}
     results, groups = {}, {"in_domain": [0.0, 0.0, 0], "out_domain": [0.0, 0.0, 0],
                            "overall": [0.0, 0.0, 0]}
-    for source in IN_DOMAIN + OUT_DOMAIN:
-        if source in sources:
-            em, f1, turns = sources[source]
-            results[NAMES[source]] = scores(em, f1, turns)
-            for group in ("in_domain" if source in IN_DOMAIN else "out_domain", "overall"):
-                groups[group] = [x + y for x, y in zip(groups[group], sources[source])]
+    for source in IN_DOMAIN + OUT_DOMAIN:  # every listed source, 0 turns or not
+        totals = sources.get(source, [0.0, 0.0, 0])
+        results[NAMES[source]] = scores(*totals)
+        for group in ("in_domain" if source in IN_DOMAIN else "out_domain", "overall"):
+            groups[group] = [x + y for x, y in zip(groups[group], totals)]
     results.update({name: scores(*totals) for name, totals in groups.items()})
     return results
 
 
-def random_text(rng):
-    return "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 8)))
+def random_text(rng, pieces):
+    return "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
 
 
-def test_matches_reference_on_random_coqa_file(tmp_path):
-    tokenizer = basic_tokenizer()
-    rng = random.Random(7)
+def random_coqa(rng, pieces, dialogues=60, sources=IN_DOMAIN + OUT_DOMAIN):
+    """(gold object, prediction list) of random dialogues; about 10% of turns unanswered."""
     data, preds = [], []
-    for index in range(60):
+    for index in range(dialogues):
         turns, extra = rng.randint(1, 8), rng.choice([0, 0, 1, 3])
-        answers = [[random_text(rng) for _ in range(turns)] for _ in range(1 + extra)]
-        data.append({"source": rng.choice(IN_DOMAIN + OUT_DOMAIN), "id": f"d{index}",
+        answers = [[random_text(rng, pieces) for _ in range(turns)] for _ in range(1 + extra)]
+        data.append({"source": rng.choice(sources), "id": f"d{index}",
                      "story": "".join(answers[0]),
                      "questions": [{"input_text": "q", "turn_id": t + 1} for t in range(turns)],
                      "answers": [{"input_text": a, "turn_id": t + 1}
@@ -126,11 +128,35 @@ def test_matches_reference_on_random_coqa_file(tmp_path):
         for t in range(turns):
             if rng.random() < 0.9:  # the rest are missing
                 golds = [a[t] for a in answers]
-                guess = rng.choice(golds) if rng.random() < 0.3 else random_text(rng)
+                guess = rng.choice(golds) if rng.random() < 0.3 else random_text(rng, pieces)
                 preds.append({"id": f"d{index}", "turn_id": t + 1, "answer": guess})
-    gold = {"version": "1.0", "data": data}
+    return {"version": "1.0", "data": data}, preds
+
+
+def scored(tmp_path, gold, preds, config=None):
     (tmp_path / "g.json").write_text(json.dumps(gold, ensure_ascii=False), encoding="utf-8")
     (tmp_path / "p.json").write_text(json.dumps(preds, ensure_ascii=False), encoding="utf-8")
-    results = evaluate_files(tmp_path / "g.json", tmp_path / "p.json", None, io.StringIO())
-    expected = reference_results(gold, preds, tokenizer)
+    return evaluate_files(tmp_path / "g.json", tmp_path / "p.json", config, io.StringIO())
+
+
+def test_matches_convqa_cn_reference_on_random_coqa_file(tmp_path):
+    tokenizer = basic_tokenizer()
+    gold, preds = random_coqa(random.Random(7), PIECES)
+    results = scored(tmp_path, gold, preds, EvalConfig(text_comparison="convqa_cn"))
+    expected = reference_results(
+        gold, preds, lambda s: normalize_answer(" ".join(tokenizer.tokenize(s))).split())
     assert list(results.items()) == list(expected.items())
+    # With Chinese in the answers, auto picks the ConvQA_CN comparison too.
+    assert scored(tmp_path, gold, preds) == results
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_matches_official_coqa_on_random_english_file(tmp_path, seed):
+    # Only some sources occur, so the 0-turn rows of the official output are checked too.
+    gold, preds = random_coqa(random.Random(seed), ENGLISH, 40, ["mctest", "race", "reddit"])
+    results = scored(tmp_path, gold, preds)  # auto: an English CoQA v1.0 file
+    expected = reference_results(gold, preds, official_tokens)
+    assert list(results.items()) == list(expected.items())
+    assert scored(tmp_path, gold, preds, EvalConfig(text_comparison="coqa")) == results
+    # The two comparisons really differ on this text (don't, farmer's, 1.1, accents).
+    assert scored(tmp_path, gold, preds, EvalConfig(text_comparison="convqa_cn")) != results

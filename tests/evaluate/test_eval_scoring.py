@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from evaluate import EvalConfig, evaluate_files, read_gold, score, turn_score
+from evaluate import (EvalConfig, EvalInputError, evaluate_files, read_gold, score,
+                      turn_score)
 
 
 def convqa(dialogues):
@@ -97,8 +98,11 @@ def test_domain_order_unknown_source_and_aggregates(tmp_path):
              {"id": 2, "turn_id": 2, "answer": "宋朝"}, {"id": 2, "turn_id": 3, "answer": "x"},
              {"id": 3, "turn_id": 1, "answer": "小兔"}]
     results, _ = run(tmp_path, gold, preds)
-    # Listed domains in list order (儿童故事 before 历史), then the unlisted 科幻.
-    assert list(results) == ["儿童故事", "历史", "科幻", "in_domain", "out_domain", "overall"]
+    # Every listed domain in list order, with 0 turns when no dialogue has it (as the
+    # official script), then the unlisted 科幻.
+    assert list(results) == ["儿童故事", "热点新闻", "历史", "育儿知识", "科幻",
+                             "in_domain", "out_domain", "overall"]
+    assert results["热点新闻"] == results["育儿知识"] == {"em": 0.0, "f1": 0.0, "turns": 0}
     # 历史: EM 1/3 = 33.3; F1 (1 + 1/2 + 0) / 3 = 50.0.
     assert results["历史"] == {"em": 33.3, "f1": 50.0, "turns": 3}
     assert results["科幻"] == {"em": 100.0, "f1": 100.0, "turns": 1}
@@ -113,18 +117,41 @@ def test_domain_lists_override(tmp_path):
                    (3, "儿童故事", span_turns("小兔"))])
     preds = [{"id": 1, "turn_id": 1, "answer": "火星"}]
     config = EvalConfig(in_domain=["科幻"], out_domain=("历史",))
-    results, _ = run(tmp_path, gold, preds, config)
+    results, warn = run(tmp_path, gold, preds, config)
     assert list(results)[:3] == ["科幻", "历史", "儿童故事"]
+    assert "source" not in warn  # every given name is some dialogue's source
     assert results["in_domain"] == {"em": 100.0, "f1": 100.0, "turns": 1}
     assert results["out_domain"] == {"em": 0.0, "f1": 0.0, "turns": 3}  # 历史 + unlisted
     assert results["overall"] == {"em": 25.0, "f1": 25.0, "turns": 4}
 
 
-def test_empty_out_domain_and_no_turns(tmp_path):
-    results, _ = run(tmp_path, {"data": []}, [])
-    assert results == {"in_domain": {"em": 0.0, "f1": 0.0, "turns": 0},
-                       "out_domain": {"em": 0.0, "f1": 0.0, "turns": 0},
-                       "overall": {"em": 0.0, "f1": 0.0, "turns": 0}}
+def test_domain_names_no_dialogue_has_warn(tmp_path):
+    gold = convqa([(1, "历史", span_turns("唐朝"))])
+    config = EvalConfig(in_domain=("历史", "histroy"), out_domain=("科幻",))
+    results, warn = run(tmp_path, gold, [{"id": 1, "turn_id": 1, "answer": "唐朝"}], config)
+    gold_file = tmp_path / "gold.json"
+    assert warn.splitlines() == [
+        f"{gold_file}: no dialogue has the in-domain source 'histroy'; it is reported with 0 turns",
+        f"{gold_file}: no dialogue has the out-domain source '科幻'; it is reported with 0 turns"]
+    assert list(results) == ["历史", "histroy", "科幻", "in_domain", "out_domain", "overall"]
+    assert results["histroy"] == {"em": 0.0, "f1": 0.0, "turns": 0}
+    assert results["overall"] == {"em": 100.0, "f1": 100.0, "turns": 1}
+
+
+def test_empty_out_domain(tmp_path):
+    results, _ = run(tmp_path, convqa([(1, "历史", span_turns("唐朝"))]), [])
+    assert results["out_domain"] == {"em": 0.0, "f1": 0.0, "turns": 0}
+    assert results["overall"] == {"em": 0.0, "f1": 0.0, "turns": 1}
+
+
+@pytest.mark.parametrize("gold, message", [
+    ({"data": []}, '"data" is empty: no dialogues to score'),
+    (convqa([(1, "历史", []), (2, "历史", [])]), "no turns to score in 2 dialogue(s)"),
+])
+def test_nothing_to_score_is_an_input_error(tmp_path, gold, message):
+    with pytest.raises(EvalInputError) as caught:
+        run(tmp_path, gold, [])
+    assert str(caught.value) == f"{tmp_path / 'gold.json'}: {message}"
 
 
 @pytest.mark.parametrize("turns, right, expected", [
@@ -198,4 +225,19 @@ def test_score_on_read_gold_and_duplicate_turns(tmp_path):
     warn = io.StringIO()
     results = score(data, {("1", 1): "长安"}, EvalConfig(), warn)
     assert results["overall"] == {"em": 100.0, "f1": 100.0, "turns": 1}
-    assert "1 repeated (id, turn_id) pair(s)" in warn.getvalue()
+    assert warn.getvalue().splitlines() == [
+        f"{path}: 1 repeated (id, turn_id) pair(s), first (1, 1); the last of each is scored"]
+
+
+def test_repeated_predictions_warn_with_count_and_first_ids(tmp_path):
+    gold = convqa([(1, "历史", span_turns("唐朝", "长安")), (2, "历史", span_turns("宋朝"))])
+    preds = [{"id": 1, "turn_id": 1, "answer": "宋朝"}, {"id": 1, "turn_id": 2, "answer": "x"},
+             {"id": "1", "turn_id": 1, "answer": "唐朝"}, {"id": 2, "turn_id": 1, "answer": "y"},
+             {"id": 1, "turn_id": "2", "answer": "长安"}, {"id": 2, "turn_id": 1, "answer": "宋朝"},
+             {"id": 1, "turn_id": 1, "answer": "唐朝"}, {"id": 2, "turn_id": 1, "answer": "宋朝"}]
+    results, warn = run(tmp_path, gold, preds)
+    # 5 entries repeat an earlier (id, turn_id); the last answer of each turn is right.
+    assert warn.splitlines() == [
+        f"{tmp_path / 'pred.json'}: 5 repeated (id, turn_id) pair(s), first (1, 1), (1, 2), "
+        "(2, 1), ...; the last of each is scored"]
+    assert results["overall"] == {"em": 100.0, "f1": 100.0, "turns": 3}

@@ -133,3 +133,18 @@ def test_basic_tokenize_equals_tokenizers_bert_pipeline():
     ("", None)])
 def test_classify_special(text, kind):
     assert classify_special(text) == kind
+
+
+def test_coqa_comparison_is_the_official_words():
+    # Official: normalise, then split on whitespace. The quote is dropped, not split at,
+    # accents stay, and a hyphenated word becomes one.
+    assert f1_tokens("The farmer's café", comparison="coqa") == ["farmers", "café"]
+    assert f1_tokens("The farmer's café") == ["farmer", "s", "cafe"]  # BERT tokens
+    assert f1_tokens("don't stop on-line", comparison="coqa") == ["dont", "stop", "online"]
+    # "don't stop" vs "dont stop": official 1; BERT don t stop vs dont stop: common stop,
+    # P 1/2, R 1/3, F1 2/5.
+    assert f1_score("don't stop", "dont stop", comparison="coqa") == 1.0
+    assert f1_score("don't stop", "dont stop") == pytest.approx(2 / 5)
+    assert f1_tokens("", comparison="coqa") == []
+    # drop_cjk_punct applies to the official words too.
+    assert f1_tokens("平安夜。", True, "coqa") == ["平安夜"]
