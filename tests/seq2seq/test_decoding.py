@@ -1,5 +1,6 @@
-"""Decoding: the key/value cache against the training-layout forward and the uncached
-reference, search constraints, early stopping (tiny random backbones)."""
+"""Decoding: the key/value cache and s2s-ft's hidden-state method against the
+training-layout forward and the recomputing reference, search constraints, early stopping
+(tiny random backbones). The search rule itself is tested in test_search.py."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,9 +10,10 @@ import pytest
 import torch
 from transformers import BertConfig
 
-from seq2seq.decoding import (CachedStepper, DecodeConfig, DecodedAnswer, RecomputeStepper,
-                              _answer, decode, length_penalty, ngram_bans, resolve_ignore_ids)
+from seq2seq.decoding import (DecodeConfig, DecodedAnswer, _answer, decode, length_penalty,
+                              ngram_bans, resolve_ignore_ids)
 from seq2seq.model import Seq2SeqConfig, Seq2SeqModel
+from seq2seq.steppers import CachedStepper, HiddenStateStepper, RecomputeStepper
 
 VOCAB, PAD, CLS, SEP, MASK = 60, 0, 2, 3, 4
 ATOL = 1e-5
@@ -68,15 +70,16 @@ def test_cached_steps_fed_the_gold_prefix_equal_training_layout_logits(mask_way)
             assert torch.allclose(cached, expected, atol=ATOL), j
 
 
+@pytest.mark.parametrize("stepper_class", [RecomputeStepper, HiddenStateStepper])
 @pytest.mark.parametrize("mask_way", MASK_WAYS)
-def test_recompute_stepper_equals_training_layout_logits(mask_way):
+def test_other_steppers_equal_training_layout_logits(mask_way, stepper_class):
     model = build(mask_way=mask_way)
     source_ids, source_mask = sources()
     target = torch.randint(5, VOCAB, (3, 5), generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         layout = model(source_ids=source_ids, source_mask=source_mask, target_ids=target,
                        target_mask=torch.ones_like(target))["logits"]
-        stepper = RecomputeStepper(model, source_ids, source_mask, beam_size=1, max_tgt_length=5)
+        stepper = stepper_class(model, source_ids, source_mask, beam_size=1, max_tgt_length=5)
         for j in range(5):
             assert torch.allclose(stepper.step(j, target[:, :j], None),
                                   layout[:, j].log_softmax(-1), atol=ATOL)
@@ -84,15 +87,16 @@ def test_recompute_stepper_equals_training_layout_logits(mask_way):
 
 # ---- cached equals uncached ------------------------------------------------------------
 
+@pytest.mark.parametrize("method", ["recompute", "hidden_states"])
 @pytest.mark.parametrize("mask_way", MASK_WAYS)
 @pytest.mark.parametrize("beam_size", [1, 3])
-def test_cached_decoding_equals_uncached(mask_way, beam_size):
+def test_cached_decoding_equals_the_other_methods(mask_way, beam_size, method):
     model = build(mask_way=mask_way)
     source_ids, source_mask = sources()
     config = DecodeConfig(beam_size=beam_size, max_tgt_length=9, min_len=2, length_penalty=0.8,
                           forbid_duplicate_ngrams=True, ngram_size=2)
     cached = decode(model, source_ids, source_mask, config, ignore_ids={7}, nbest=True)
-    uncached = decode(model, source_ids, source_mask, dataclasses.replace(config, use_cache=False),
+    uncached = decode(model, source_ids, source_mask, dataclasses.replace(config, method=method),
                       ignore_ids={7}, nbest=True)
     same_answers(cached, uncached)
     for answer in cached.answers:
@@ -123,17 +127,19 @@ def force_sep(model: Seq2SeqModel) -> None:
 
 
 @pytest.mark.parametrize("beam_size", [1, 3])
-@pytest.mark.parametrize("use_cache", [True, False])
-def test_decoding_stops_when_every_hypothesis_has_ended(beam_size, use_cache):
+@pytest.mark.parametrize("method", ["kv_cache", "hidden_states", "recompute"])
+def test_decoding_stops_when_every_hypothesis_has_ended(beam_size, method):
     model = build()
     force_sep(model)
     source_ids, source_mask = sources()
-    config = DecodeConfig(beam_size=beam_size, max_tgt_length=10, min_len=3, use_cache=use_cache)
+    config = DecodeConfig(beam_size=beam_size, max_tgt_length=10, min_len=3, method=method)
     out = decode(model, source_ids, source_mask, config)
     assert out.steps == 4  # three forced tokens, then [SEP] everywhere
     assert [len(a.token_ids) for a in out.answers] == [3, 3, 3]
-    # without min_len, greedy ends at once; a beam holds one [SEP] and two other tokens
-    # after the first step, which end at the second
+    # without min_len, greedy ends at once; a beam records [SEP] (log-prob about 0) and
+    # holds two other tokens (about -100) after the first step; at the second these two
+    # end (about -100 each) and the third live one, about -200, can no longer enter the
+    # 3 best records
     unconstrained = decode(model, source_ids, source_mask, dataclasses.replace(config, min_len=0))
     assert unconstrained.steps == (1 if beam_size == 1 else 2)
     assert all(a.token_ids == () for a in unconstrained.answers)
