@@ -20,7 +20,9 @@ Two input formats, told apart by their content (`detect_format`):
 
   Passage windows start every `window_stride` tokens and hold the room that is left,
   `max_source_seq_length - len(history) - 3` tokens (the last window runs to the passage
-  end). One window per turn:
+  end). By default `history_tokens` is min(60, (max_source_seq_length - 3) // 2) and
+  `window_stride` min(128, half the shortest window), so any source of at least 5 tokens
+  works; 464 and 512 give the fixed 60 and 128 of before. One window per turn:
     * training: the window that covers the most of the gold span (the whole span when some
       window holds it; `Turn.span`, the best-F1 span for free-form answers);
     * otherwise (decoding, yes / no / unknown, no span): the window holding the most
@@ -33,7 +35,13 @@ Two input formats, told apart by their content (`detect_format`):
 
 - JSON lines as UniLM s2s-ft takes them: one object per line with "src" and, for training,
   "tgt"; each a string (tokenized here) or a list of WordPiece tokens. Source:
-  [CLS] src [SEP] keeping the first max_source_seq_length - 2 tokens; target as above.
+  [CLS] src [SEP] keeping the first max_source_seq_length - 2 tokens (any length from 3
+  works); target as above. The ConvQA_CN fork's files also carry "id" ("dialogue#turn",
+  which becomes the example's `TurnRecord`, so answers are written as
+  `[{id, turn_id, answer}]`) and, for decoding, "passages" (the passage text).
+
+`Seq2SeqData.passages[i]` is example i's passage text ("" when unknown), for
+`seq2seq.text.passage_spelling` (run_seq2seq.py --do_rule).
 """
 from __future__ import annotations
 
@@ -58,47 +66,67 @@ from seq2seq.text import detokenize, detokenize_segments
 logger = logging.getLogger(__name__)
 
 # Bump when the layout of an example changes (source order, target, window rule...).
-FORMAT_VERSION = "s2s-cls-history-sep-window-sep/answer-sep/v1"
+FORMAT_VERSION = "s2s-cls-history-sep-window-sep/answer-sep/v2-passages-line-ids"
 HISTORY_FORMATS = ("QAQAFQ", "sep", "question_only")
 COQA_FILE, JSON_LINES = "coqa", "jsonl"
 # [CLS], the [SEP] after the history and the [SEP] after the window.
 SOURCE_SPECIAL_TOKENS = 3
+# Defaults of the history and window settings for long sources (the fixed values of v1).
+HISTORY_TOKENS, WINDOW_STRIDE = 60, 128
 # Dialogues per batched tokenizer call.
 CHUNK_DIALOGUES = 256
 
 
 @dataclass(frozen=True)
 class SourceConfig:
-    """Every setting that shapes the examples (all of it goes into the cache key)."""
+    """Every setting that shapes the examples (all of it goes into the cache key).
+    `history_tokens` and `window_stride` None mean the defaults that scale with the
+    source length (module docstring); they are resolved here, once."""
 
     max_source_seq_length: int = 464  # source tokens, [CLS] and both [SEP]s included
     max_target_seq_length: int = 48   # target tokens, the final [SEP] included
     history_format: str = "QAQAFQ"    # one of HISTORY_FORMATS
-    history_tokens: int = 60          # history + question keeps its last this many tokens
-    window_stride: int = 128          # step between the starts of two passage windows
+    history_tokens: Optional[int] = None  # history + question keeps its last this many tokens
+    window_stride: Optional[int] = None   # step between the starts of two passage windows
     history_turns: int = 2            # previous turns in the history
 
     def __post_init__(self):
         if self.history_format not in HISTORY_FORMATS:
             raise ValueError(f"history_format must be one of {', '.join(HISTORY_FORMATS)}, "
                              f"got {self.history_format!r}")
+        if self.max_source_seq_length < 3:
+            raise ValueError(f"max_source_seq_length must be at least 3 ([CLS], a source token "
+                             f"and [SEP]), got {self.max_source_seq_length}")
+        if self.history_tokens is None:
+            room = (self.max_source_seq_length - SOURCE_SPECIAL_TOKENS) // 2
+            object.__setattr__(self, "history_tokens", max(1, min(HISTORY_TOKENS, room)))
+        if self.window_stride is None:
+            half = self.min_window_length // 2
+            object.__setattr__(self, "window_stride", max(1, min(WINDOW_STRIDE, half)))
         if self.history_tokens < 1:
             raise ValueError(f"history_tokens must be at least 1, got {self.history_tokens}")
+        if self.window_stride < 1:
+            raise ValueError(f"window_stride must be at least 1, got {self.window_stride}")
         if self.history_turns < 0:
             raise ValueError(f"history_turns must be at least 0, got {self.history_turns}")
         if self.max_target_seq_length < 2:
             raise ValueError(f"max_target_seq_length must be at least 2 (one answer token and "
                              f"[SEP]), got {self.max_target_seq_length}")
+
+    def check_dialogue_layout(self) -> None:
+        """What [CLS] history [SEP] window [SEP] needs (dialogue files only; JSON lines
+        have no history and no windows): room for a window, a stride that skips nothing."""
         if self.min_window_length < 1:
             raise ValueError(
                 f"max_source_seq_length {self.max_source_seq_length} leaves no room for the "
-                f"passage after a history of up to {self.history_tokens} tokens, [CLS] and two "
-                f"[SEP]s; it must be at least {self.history_tokens + SOURCE_SPECIAL_TOKENS + 1}")
-        if not 1 <= self.window_stride <= self.min_window_length:
+                f"passage after a history of up to {self.history_tokens} tokens "
+                f"(history_tokens), [CLS] and two [SEP]s; it must be at least "
+                f"{self.history_tokens + SOURCE_SPECIAL_TOKENS + 1}")
+        if self.window_stride > self.min_window_length:
             raise ValueError(
-                f"window_stride {self.window_stride} must be between 1 and the shortest window "
-                f"length {self.min_window_length} (max_source_seq_length - history_tokens - 3), "
-                f"or passage tokens would be skipped")
+                f"window_stride {self.window_stride} exceeds the shortest passage window, "
+                f"{self.min_window_length} tokens (max_source_seq_length - history_tokens - 3), "
+                f"so passage tokens would be skipped")
 
     @property
     def min_window_length(self) -> int:
@@ -112,7 +140,7 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class TurnRecord:
-    """Where an example came from in a ConvQA_CN / CoQA file."""
+    """Where an example came from: a ConvQA_CN / CoQA turn, or a JSON line's "id"."""
 
     dialogue_id: str
     turn_id: int
@@ -135,6 +163,7 @@ class Seq2SeqData:
     pad_id: int
     has_targets: bool
     file_format: str             # COQA_FILE or JSON_LINES
+    passages: List[str] = dataclasses.field(default_factory=list)  # per example, "" unknown
 
     def __len__(self) -> int:
         return len(self.source_ids)
@@ -178,14 +207,20 @@ class Seq2SeqData:
         return dataclasses.replace(
             self, source_ids=self.source_ids[:count], source_length=self.source_length[:count],
             target_ids=self.target_ids[:count], target_length=self.target_length[:count],
-            records=self.records[:count])
+            records=self.records[:count], passages=self.passages[:count])
+
+    @property
+    def has_turn_ids(self) -> bool:
+        """Whether every example knows its dialogue id and turn_id."""
+        return all(record is not None for record in self.records)
 
     def prediction_records(self, answers: Sequence[str]) -> List[Dict[str, Any]]:
         """`[{"id", "turn_id", "answer"}]`, one per example, for the evaluation script."""
         if len(answers) != len(self):
             raise ValueError(f"{len(answers)} answers for {len(self)} examples")
-        if any(record is None for record in self.records):
-            raise ValueError("examples from JSON lines carry no dialogue id / turn_id")
+        if not self.has_turn_ids:
+            raise ValueError("examples from JSON lines without \"id\" carry no dialogue id / "
+                             "turn_id")
         return [{"id": record.dialogue_id, "turn_id": record.turn_id, "answer": answer}
                 for record, answer in zip(self.records, answers)]
 
@@ -255,6 +290,7 @@ class _Built:
     targets: List[Optional[List[int]]]
     records: List[Optional[TurnRecord]]
     stats: Dict[str, int]
+    passages: List[str] = dataclasses.field(default_factory=list)
 
 
 def _special_ids(tokenizer) -> Tuple[int, int, int]:
@@ -303,6 +339,7 @@ def _dialogue_chunk(dialogues: Sequence[Dialogue], tokenizer, config: SourceConf
             answer = ids_of[turn.answer]
             built.targets.append(target_ids(answer, config.max_target_seq_length, sep_id))
             built.records.append(TurnRecord(dialogue.id, turn.turn_id, dialogue.domain))
+            built.passages.append(dialogue.passage)
             _count(built.stats, span_tokens, start, length, len(passage) > length,
                    len(answer) >= config.max_target_seq_length)
 
@@ -320,6 +357,7 @@ def _count(stats: Dict[str, int], span_tokens: Optional[Tuple[int, int]], start:
 
 def _dialogue_examples(path: str, tokenizer, config: SourceConfig, training: bool,
                        skip_invalid: bool) -> _Built:
+    config.check_dialogue_layout()
     loaded = load_dialogues(path, skip_invalid)
     built = _Built([], [], [], dict.fromkeys(
         ("turns", "passage_cut", "target_cut", "span_turns", "span_outside_window"), 0))
@@ -356,8 +394,26 @@ def _text_or_tokens(value: Any, name: str) -> str | List[str]:
                      f"not {type(value).__name__}")
 
 
-def _parse_line(line: str, need_target: bool) -> Tuple[Any, Any]:
-    """(src, tgt or None) of one line."""
+@dataclass(frozen=True)
+class _Line:
+    number: int
+    src: Any                         # a string or a list of tokens
+    tgt: Any                         # the same, or None
+    record: Optional[TurnRecord]     # from "id" = "dialogue#turn"
+    passage: str                     # "passages", or ""
+
+
+def _line_record(value: Any) -> Optional[TurnRecord]:
+    """The TurnRecord of an "id" "dialogue#turn" (the ConvQA_CN fork's), else None."""
+    if value is None:
+        return None
+    dialogue, sep, turn = str(value).rpartition("#")
+    if not sep or not dialogue or not turn.strip().lstrip("-").isdigit():
+        raise _LineError(f'"id" {value!r} is not of the form "dialogue#turn"')
+    return TurnRecord(dialogue, int(turn), "")
+
+
+def _parse_line(line: str, need_target: bool, number: int = 0) -> _Line:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as err:
@@ -367,25 +423,28 @@ def _parse_line(line: str, need_target: bool) -> Tuple[Any, Any]:
     if "src" not in obj:
         raise _LineError('missing field "src"')
     src = _text_or_tokens(obj["src"], "src")
+    passage = obj.get("passages") or ""
+    if not isinstance(passage, str):
+        raise _LineError(f'"passages" must be a string, not {type(passage).__name__}')
+    record = _line_record(obj.get("id"))
     if obj.get("tgt") is None:
         if need_target:
             raise _LineError('missing field "tgt" (training needs targets)')
-        return src, None
-    return src, _text_or_tokens(obj["tgt"], "tgt")
+        return _Line(number, src, None, record, passage)
+    return _Line(number, src, _text_or_tokens(obj["tgt"], "tgt"), record, passage)
 
 
-def read_json_lines(path: str, training: bool, skip_invalid: bool = False
-                    ) -> List[Tuple[int, Any, Any]]:
-    """(line number, src, tgt or None) of every non-blank line. A defective line raises a
-    DataError naming the file and line, or is logged and left out with `skip_invalid`."""
-    rows: List[Tuple[int, Any, Any]] = []
+def read_json_lines(path: str, training: bool, skip_invalid: bool = False) -> List[_Line]:
+    """Every non-blank line. A defective line raises a DataError naming the file and line,
+    or is logged and left out with `skip_invalid`."""
+    rows: List[_Line] = []
     skipped = 0
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
                 if line.strip():
-                    rows.append((number,) + _parse_line(line, training))
+                    rows.append(_parse_line(line, training, number))
             except (UnicodeDecodeError, _LineError) as err:
                 message = "not UTF-8" if isinstance(err, UnicodeDecodeError) else str(err)
                 error = DataError(f"line {number}: {message}", file=path)
@@ -393,14 +452,19 @@ def read_json_lines(path: str, training: bool, skip_invalid: bool = False
                     raise error from None
                 logger.warning("Skipped %s", error.one_line())
                 skipped += 1
-    with_target = [number for number, _, tgt in rows if tgt is not None]
-    if with_target and len(with_target) < len(rows):
-        lacking = next(number for number, _, tgt in rows if tgt is None)
-        raise DataError(f'line {lacking}: no "tgt" but line {with_target[0]} has one; give '
-                        f"every line a target or none", file=path)
+    _all_or_none(path, rows, lambda row: row.tgt is not None, '"tgt"')
+    _all_or_none(path, rows, lambda row: row.record is not None, '"id"')
     if skipped:
         logger.warning("Skipped %d invalid line(s) in %s; kept %d", skipped, path, len(rows))
     return rows
+
+
+def _all_or_none(path: str, rows: Sequence[_Line], has, what: str) -> None:
+    with_it = [row.number for row in rows if has(row)]
+    if with_it and len(with_it) < len(rows):
+        lacking = next(row.number for row in rows if not has(row))
+        raise DataError(f"line {lacking}: no {what} but line {with_it[0]} has one; give "
+                        f"every line one or none", file=path)
 
 
 def _to_ids(tokenizer, values: Sequence[str | List[str]]) -> List[List[int]]:
@@ -420,17 +484,19 @@ def _line_examples(path: str, tokenizer, config: SourceConfig, training: bool,
                    skip_invalid: bool) -> _Built:
     cls_id, sep_id, _ = _special_ids(tokenizer)
     rows = read_json_lines(path, training, skip_invalid)
-    sources = _to_ids(tokenizer, [src for _, src, _ in rows])
-    has_targets = bool(rows) and rows[0][2] is not None
-    targets = _to_ids(tokenizer, [tgt for _, _, tgt in rows]) if has_targets else [None] * len(rows)
+    sources = _to_ids(tokenizer, [row.src for row in rows])
+    has_targets = bool(rows) and rows[0].tgt is not None
+    targets = (_to_ids(tokenizer, [row.tgt for row in rows]) if has_targets
+               else [None] * len(rows))
     keep = config.max_source_seq_length - 2
     built = _Built([[cls_id] + ids[:keep] + [sep_id] for ids in sources],
                    [None if t is None else target_ids(t, config.max_target_seq_length, sep_id)
                     for t in targets],
-                   [None] * len(rows),
+                   [row.record for row in rows],
                    {"source_cut": sum(len(ids) > keep for ids in sources),
                     "target_cut": sum(t is not None and len(t) >= config.max_target_seq_length
-                                      for t in targets)})
+                                      for t in targets)},
+                   [row.passage for row in rows])
     logger.info("%s: %d examples from JSON lines (%s targets); %d sources cut to %d tokens, "
                 "%d targets cut to %d", path, len(rows), "with" if has_targets else "without",
                 built.stats["source_cut"], config.max_source_seq_length,
@@ -504,7 +570,7 @@ def _pack(built: _Built, pad_id: int, file_format: str) -> Seq2SeqData:
     target_ids_, target_length = _padded(built.targets if has_targets
                                          else [[] for _ in built.targets], pad_id)
     return Seq2SeqData(source_ids, source_length, target_ids_, target_length, built.records,
-                       pad_id, has_targets, file_format)
+                       pad_id, has_targets, file_format, built.passages)
 
 
 def examples_cache_path(path: str | Path, tokenizer, config: SourceConfig, training: bool,

@@ -207,16 +207,47 @@ def test_target_cut_then_sep(layout, tmp_path):
 # ------------------------------------------------------------------ lengths
 
 @pytest.mark.parametrize("changes, words", [
-    ({"max_source_seq_length": 63}, "no room for the passage"),
+    ({"max_source_seq_length": 2}, "at least 3"),
     ({"max_target_seq_length": 1}, "max_target_seq_length must be at least 2"),
     ({"history_format": "qa"}, "history_format must be one of"),
-    ({"window_stride": 402}, "window_stride 402"),
+    ({"window_stride": 0}, "window_stride must be at least 1"),
     ({"history_tokens": 0}, "history_tokens must be at least 1"),
 ])
 def test_impossible_lengths_raise(changes, words):
     with pytest.raises(ValueError, match=words):
         SourceConfig(**changes)
-    SourceConfig(max_source_seq_length=64, window_stride=1)  # the smallest that fits
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"max_source_seq_length": 63, "history_tokens": 60}, "no room for the passage"),
+    ({"max_source_seq_length": 4}, "at least 5"),
+    ({"window_stride": 402}, "window_stride 402"),
+])
+def test_impossible_dialogue_layouts_raise(changes, words):
+    config = SourceConfig(**changes)  # fine for JSON lines, which have no windows
+    with pytest.raises(ValueError, match=words):
+        config.check_dialogue_layout()
+
+
+@pytest.mark.parametrize("length, history, stride", [
+    # history min(60, (length - 3) // 2); stride min(128, (length - history - 3) // 2)
+    (464, 60, 128), (512, 60, 128), (191, 60, 64), (128, 60, 32), (40, 18, 9), (5, 1, 1),
+    (3, 1, 1),
+])
+def test_history_and_stride_defaults_scale_with_the_source(length, history, stride):
+    config = SourceConfig(max_source_seq_length=length)
+    assert (config.history_tokens, config.window_stride) == (history, stride)
+    if length >= 5:
+        config.check_dialogue_layout()
+
+
+def test_short_sources_build_from_a_dialogue_file(layout):
+    path, tokenizer = layout
+    for length in (5, 12, 40):
+        data = build_examples(path, tokenizer, SourceConfig(max_source_seq_length=length), True)
+        assert int(data.source_length.max()) <= length
+        source = tokens(tokenizer, data.source(0))
+        assert source[0] == "[CLS]" and source[-1] == "[SEP]" and source.count("[SEP]") == 2
 
 
 # ------------------------------------------------------------------ JSON lines
@@ -244,6 +275,28 @@ def test_json_lines_strings_and_token_lists(tmp_path):
     assert tokens(tokenizer, data.target(1)) == ["己", "[SEP]"]
     with pytest.raises(ValueError, match="JSON lines"):
         data.prediction_records(["a", "b"])
+    assert data.passages == ["", ""]
+
+
+def test_json_lines_of_the_convqa_fork_carry_ids_and_passages(tmp_path):
+    """The fork's dev files: token lists, "id" dialogue#turn and the passage text."""
+    tokenizer = make_tokenizer(tmp_path / "vocab", ["甲乙丙丁"])
+    path = write_lines(tmp_path / "dev.json", [
+        {"src": ["甲", "[SEP]", "乙"], "tgt": ["丙"], "id": "3a#1", "passages": "甲乙丙丁"},
+        {"src": ["乙"], "tgt": ["丁"], "id": "3a#12", "passages": "乙丁"},
+    ])
+    data = build_examples(path, tokenizer, SourceConfig(max_source_seq_length=3), False)
+    assert data.has_turn_ids and data.passages == ["甲乙丙丁", "乙丁"]
+    assert tokens(tokenizer, data.source(0)) == ["[CLS]", "甲", "[SEP]"]  # any length >= 3
+    assert data.prediction_records(["x", "y"]) == [
+        {"id": "3a", "turn_id": 1, "answer": "x"}, {"id": "3a", "turn_id": 12, "answer": "y"}]
+    assert data.subset(1).passages == ["甲乙丙丁"]
+    bad = write_lines(tmp_path / "bad.json", [{"src": "甲", "id": "3a-1"}])
+    with pytest.raises(DataError, match='line 1: "id"'):
+        build_examples(bad, tokenizer, SourceConfig(), False)
+    half = write_lines(tmp_path / "half.json", [{"src": "甲", "id": "3a#1"}, {"src": "乙"}])
+    with pytest.raises(DataError, match='line 2: no "id"'):
+        build_examples(half, tokenizer, SourceConfig(), False)
 
 
 def test_json_lines_source_keeps_its_head(tmp_path):
