@@ -14,10 +14,17 @@ the special tokens.
 The BERT tokenizer lower-cases Latin letters and drops the spaces inside a word's pieces,
 so "iPhone 12是2020年发布的。" comes back as "iphone 12是2020年发布的。", and "hello, world"
 as "hello,world" (no space next to punctuation).
+
+`passage_spelling` (run_seq2seq.py --do_rule, the old decoder's "rule") gives an answer
+that occurs in its passage the passage's own spelling: the answer and the passage are
+compared without whitespace, lower-cased and without accents (what the tokenizer loses),
+and the first match is returned as the passage writes it, its whitespace runs shown as one
+space: "henry a.walsh" becomes "Henry A. Walsh". An answer not in the passage is kept.
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+import unicodedata
+from typing import List, Sequence, Tuple
 
 from coqa.feature_display import join_tokens
 
@@ -54,3 +61,31 @@ def detokenize_segments(tokens: Sequence[str]) -> List[str]:
     if not segments[-1]:
         segments.pop()
     return [join_tokens(segment) for segment in segments]
+
+
+def _folded(text: str) -> Tuple[str, List[int]]:
+    """`text` without whitespace, lower-cased, accents removed; and for each character of
+    the result the index of the character of `text` it came from."""
+    chars: List[str] = []
+    origin: List[int] = []
+    for index, char in enumerate(text):
+        if char.isspace():
+            continue
+        for piece in unicodedata.normalize("NFD", char.lower()):
+            if unicodedata.category(piece) != "Mn":
+                chars.append(piece)
+                origin.append(index)
+    return "".join(chars), origin
+
+
+def passage_spelling(answer: str, passage: str) -> str:
+    """The passage's own spelling of `answer` when it occurs there (module docstring)."""
+    folded_answer, _ = _folded(answer)
+    if not folded_answer or not passage:
+        return answer
+    folded_passage, origin = _folded(passage)
+    start = folded_passage.find(folded_answer)
+    if start < 0:
+        return answer
+    found = passage[origin[start]:origin[start + len(folded_answer) - 1] + 1]
+    return " ".join(found.split())

@@ -11,7 +11,7 @@ from transformers import BertTokenizerFast
 
 from coqa.feature_display import is_word_char
 from coqa.readers import load_dialogues
-from seq2seq.text import detokenize, detokenize_segments
+from seq2seq.text import detokenize, detokenize_segments, passage_spelling
 from tests.conftest import SHARED, require_shared
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,3 +100,19 @@ def test_detokenize_unseen_real_answers():
             mismatches.append((answer, got))
     assert all("□" in got for _, got in mismatches), mismatches
     assert len(mismatches) <= 5, mismatches
+
+
+def test_passage_spelling_restores_case_and_spacing():
+    passage = "The firm was run by Henry A. Walsh,\nwho founded  New York Café in 1901。他叫小明。"
+    assert passage_spelling("henry a.walsh", passage) == "Henry A. Walsh"
+    assert passage_spelling("new york cafe", passage) == "New York Café"  # accent, 2 spaces
+    assert passage_spelling("walsh,who", passage) == "Walsh, who"  # a line break: one space
+    assert passage_spelling("小明", passage) == "小明"
+    assert passage_spelling("boston", passage) == "boston"  # not in the passage: kept
+    assert passage_spelling("", passage) == "" and passage_spelling("henry", "") == "henry"
+
+
+def test_passage_spelling_of_decoded_tokens():
+    tokens = ["henry", "a", ".", "walsh"]
+    assert detokenize(tokens) == "henry a.walsh"
+    assert passage_spelling(detokenize(tokens), "Mr. Henry A. Walsh said") == "Henry A. Walsh"
