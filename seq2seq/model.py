@@ -29,13 +29,18 @@ Batch keys for training, `model(**batch)`, every tensor right-padded:
 
 Checkpoints: a folder with config.json and model.safetensors (transformers format, so
 `BertForMaskedLM.from_pretrained` reads it too) or a legacy pytorch_model.bin, whose old
-key names (`LayerNorm.gamma/beta`, no `bert.` prefix, a `module.` prefix) are translated.
-`save` adds seq2seq_config.json; `load` reads all three back.
+key names (`LayerNorm.gamma/beta`, no `bert.` prefix, a `module.` prefix) are translated,
+as are s2s-ft's (`cls.predictions.decoder_weight`, its name for the output weight tied to
+the word embeddings; the label-smoothing buffer `crit_mask_lm_smoothed.one_hot` is
+dropped). `save` adds seq2seq_config.json; `load` reads all three back, and reads an
+s2s-ft `ckpt-N` folder (config.json and pytorch_model.bin only) with the settings s2s-ft
+trains with: `load(directory, fallback=Seq2SeqConfig(...))`.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +54,8 @@ from transformers import BertConfig, BertForMaskedLM
 
 from seq2seq.masks import additive_mask, pseudo_layout_allowed, teacher_forcing_allowed
 
+logger = logging.getLogger(__name__)
+
 MASK_WAYS = ("pseudo", "teacher_forcing")
 WEIGHTS_NAME = "model.safetensors"
 LEGACY_WEIGHTS_NAME = "pytorch_model.bin"
@@ -58,6 +65,9 @@ ATTN_IMPLEMENTATION = "sdpa"
 # Output-layer tensors tied to another tensor: not stored, filled in on loading.
 TIED_KEYS = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
              "cls.predictions.decoder.bias": "cls.predictions.bias"}
+# Names other code bases gave to tensors of this model: s2s-ft's BertForSequenceToSequence
+# keeps the tied output weight as a parameter of the prediction head.
+RENAMED_KEYS = {"cls.predictions.decoder_weight": "cls.predictions.decoder.weight"}
 # Keys of pre-training checkpoints that this model has no use for.
 IGNORED_PREFIXES = ("bert.pooler.", "cls.seq_relationship.", "crit_mask_lm")
 IGNORED_KEYS = frozenset({"bert.embeddings.position_ids"})
@@ -224,7 +234,12 @@ class Seq2SeqModel(nn.Module):
                                  f"({vocab} tokens)")
         self.source_type_id, self.target_type_id = resolve_type_ids(mlm.config, config)
         self.pad_token_id = mlm.config.pad_token_id or 0
-        extend_position_embeddings(mlm, config.max_source_length + config.max_target_length)
+        old_length = mlm.config.max_position_embeddings
+        needed = config.max_source_length + config.max_target_length
+        if extend_position_embeddings(mlm, needed):
+            logger.info("Position table grown from %d to %d rows (source %d + target %d tokens); "
+                        "new row i copies row i %% %d, as s2s-ft does", old_length, needed,
+                        config.max_source_length, config.max_target_length, old_length)
 
     @classmethod
     def from_encoder_config(cls, encoder_config: BertConfig, config: Seq2SeqConfig,
@@ -235,14 +250,17 @@ class Seq2SeqModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: Union[str, Path], config: Seq2SeqConfig,
-                        attn_implementation: str = ATTN_IMPLEMENTATION) -> "Seq2SeqModel":
-        """Encoder and masked-LM head from a local folder: config.json plus
-        model.safetensors or a (possibly legacy) pytorch_model.bin."""
+                        attn_implementation: str = ATTN_IMPLEMENTATION,
+                        config_file: Optional[Union[str, Path]] = None) -> "Seq2SeqModel":
+        """Encoder and masked-LM head from a local folder: config.json (or `config_file`)
+        plus model.safetensors or a (possibly legacy) pytorch_model.bin."""
         directory = Path(directory)
-        if not (directory / ENCODER_CONFIG_NAME).is_file():
+        config_path = Path(config_file) if config_file else directory / ENCODER_CONFIG_NAME
+        if not config_path.is_file():
             raise FileNotFoundError(f"{directory}: no {ENCODER_CONFIG_NAME} (models are loaded "
-                                    "from local folders only)")
-        encoder_config = BertConfig.from_json_file(str(directory / ENCODER_CONFIG_NAME))
+                                    "from local folders only)" if not config_file
+                                    else f"config file {config_file} does not exist")
+        encoder_config = BertConfig.from_json_file(str(config_path))
         mlm = BertForMaskedLM._from_config(encoder_config, attn_implementation=attn_implementation)
         state = normalize_state_dict(read_state_dict(directory))
         load_checked(mlm, state, directory)
@@ -264,14 +282,24 @@ class Seq2SeqModel(nn.Module):
 
     @classmethod
     def load(cls, directory: Union[str, Path], map_location: Union[str, torch.device] = "cpu",
-             attn_implementation: str = ATTN_IMPLEMENTATION) -> "Seq2SeqModel":
-        """Rebuild a model written by `save`."""
+             attn_implementation: str = ATTN_IMPLEMENTATION,
+             fallback: Optional[Seq2SeqConfig] = None,
+             config_file: Optional[Union[str, Path]] = None) -> "Seq2SeqModel":
+        """Rebuild a model written by `save`; a folder without seq2seq_config.json (an
+        s2s-ft checkpoint) is read with `fallback`, refused when that is None."""
         path = Path(directory) / SEQ2SEQ_CONFIG_NAME
-        if not path.is_file():
+        if path.is_file():
+            config = Seq2SeqConfig.from_dict(json.loads(path.read_text(encoding="utf-8")),
+                                             str(path))
+        elif fallback is not None:
+            config = fallback
+            logger.info("%s has no %s: read as an s2s-ft checkpoint with %s", directory,
+                        SEQ2SEQ_CONFIG_NAME, fallback)
+        else:
             raise FileNotFoundError(f"{directory}: not a Seq2SeqModel checkpoint (no "
                                     f"{SEQ2SEQ_CONFIG_NAME})")
-        config = Seq2SeqConfig.from_dict(json.loads(path.read_text(encoding="utf-8")), str(path))
-        return cls.from_pretrained(directory, config, attn_implementation).to(map_location)
+        return cls.from_pretrained(directory, config, attn_implementation,
+                                   config_file).to(map_location)
 
     @property
     def vocab_size(self) -> int:
@@ -366,7 +394,7 @@ def normalize_key(key: str) -> str:
                                                                       "LayerNorm.bias")
     if key.startswith(("embeddings.", "encoder.", "pooler.")):
         key = "bert." + key
-    return key
+    return RENAMED_KEYS.get(key, key)
 
 
 def normalize_state_dict(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:

@@ -260,7 +260,8 @@ def test_type_ids_follow_the_encoder_config():
         resolve_type_ids(tiny_bert_config(type_vocab_size=3), tiny_config())
 
 
-def test_position_table_is_extended_by_copying_rows(tmp_path):
+def test_position_table_is_extended_by_copying_rows(tmp_path, caplog):
+    caplog.set_level("INFO", logger="seq2seq.model")
     torch.manual_seed(0)
     from transformers import BertForMaskedLM
     mlm = BertForMaskedLM._from_config(tiny_bert_config(), attn_implementation="sdpa")
@@ -269,6 +270,9 @@ def test_position_table_is_extended_by_copying_rows(tmp_path):
     table = model.mlm.bert.embeddings.position_embeddings.weight
     assert table.shape == (90, 32) and model.mlm.config.max_position_embeddings == 90
     assert torch.equal(table[:64], old) and torch.equal(table[64:], old[:26])
+    grown = [r.getMessage() for r in caplog.records if "Position table" in r.getMessage()]
+    assert len(grown) == 1 and "from 64 to 90 rows" in grown[0]
+    caplog.clear()
     batch = make_batch(src_len=60, tgt_len=30, source_lengths=(60, 6), target_lengths=(30, 3))
     with torch.no_grad():
         before = model(**batch)["logits"]
@@ -276,6 +280,7 @@ def test_position_table_is_extended_by_copying_rows(tmp_path):
         loaded = Seq2SeqModel.load(tmp_path / "saved").eval()
         after = loaded(**batch)["logits"]
     assert loaded.mlm.config.max_position_embeddings == 90
+    assert not any("Position table" in r.getMessage() for r in caplog.records)  # saved grown
     assert torch.equal(before, after)
     saved = json.loads((tmp_path / "saved" / "seq2seq_config.json").read_text())
     assert (saved["source_type_id"], saved["target_type_id"]) == (0, 1)
@@ -338,3 +343,46 @@ def test_save_and_load_round_trip(tmp_path):
     (tmp_path / "seq2seq_config.json").write_text(json.dumps({"mask_wya": "pseudo"}))
     with pytest.raises(ValueError, match="mask_wya"):
         Seq2SeqModel.load(tmp_path)
+
+
+def s2s_ft_checkpoint(model: Seq2SeqModel, folder, config: BertConfig):
+    """A `ckpt-N` folder as s2s-ft's run_seq2seq.py writes it (save_pretrained of its
+    BertForSequenceToSequence): config.json with its extra fields, pytorch_model.bin whose
+    tied output weight is `cls.predictions.decoder_weight`, no pooler, the label-smoothing
+    buffer, and no seq2seq_config.json."""
+    folder.mkdir(parents=True)
+    values = {**config.to_dict(), "label_smoothing": 0.1, "source_type_id": 0,
+              "target_type_id": 1}
+    (folder / "config.json").write_text(json.dumps(values), encoding="utf-8")
+    state = {}
+    for key, tensor in model.mlm.state_dict().items():
+        if key.startswith("cls.predictions.decoder."):
+            continue
+        state[key] = tensor.clone()
+    state["cls.predictions.decoder_weight"] = state["bert.embeddings.word_embeddings.weight"]
+    state["crit_mask_lm_smoothed.one_hot"] = torch.full((1, VOCAB), 0.1 / (VOCAB - 2))
+    torch.save(state, folder / "pytorch_model.bin")
+    return folder
+
+
+def test_s2s_ft_checkpoint_loads_with_its_key_names(tmp_path):
+    model, batch = build(seed=7), make_batch()
+    folder = s2s_ft_checkpoint(model, tmp_path / "ckpt-5105", tiny_bert_config())
+    assert "cls.predictions.decoder_weight" in torch.load(folder / "pytorch_model.bin")
+    with pytest.raises(FileNotFoundError, match="seq2seq_config.json"):
+        Seq2SeqModel.load(folder)  # without settings to assume
+    loaded = Seq2SeqModel.load(folder, fallback=tiny_config()).eval()
+    with torch.no_grad():
+        assert torch.equal(model(**batch)["logits"], loaded(**batch)["logits"])
+    assert loaded.mlm.cls.predictions.decoder.weight is \
+        loaded.mlm.bert.embeddings.word_embeddings.weight
+
+
+def test_config_file_elsewhere(tmp_path):
+    model = build(seed=3)
+    model.save(tmp_path / "m")
+    (tmp_path / "m" / "config.json").rename(tmp_path / "encoder.json")
+    loaded = Seq2SeqModel.load(tmp_path / "m", config_file=tmp_path / "encoder.json")
+    assert torch.equal(loaded.mlm.cls.predictions.bias, model.mlm.cls.predictions.bias)
+    with pytest.raises(FileNotFoundError, match="nope.json"):
+        Seq2SeqModel.load(tmp_path / "m", config_file=tmp_path / "nope.json")
