@@ -83,8 +83,8 @@ def main() -> None:
             assert status == 0, "compare failed"
     overall = [line for line in report.getvalue().splitlines() if line.startswith("| overall")]
     print(f"evaluate.compare: {args.runs} runs x {args.turns} turns, {args.resamples} resamples"
-          f"{' + CSV/PNG' if args.plots else ''}: {best:.2f} s (best of {args.repeats}, "
-          f"first call includes imports)")
+          f"{' + CSV/PNG' if args.plots else ''}: {best:.2f} s (best of {args.repeats} "
+          "in one process)")
     print("\n".join(overall))
 
 

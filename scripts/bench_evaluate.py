@@ -1,6 +1,7 @@
 """Time `evaluate.evaluate_files` on synthetic Chinese turns (one core; not a test).
 
     python scripts/bench_evaluate.py [--turns 10000] [--repeats 3] [--breakdown]
+                                     [--text-comparison auto|coqa|convqa_cn]
 
 Writes, in a temporary folder, a CoQA-format gold file of Chinese dialogues (10 turns
 each, answers of 15-30 characters; every fourth dialogue has 3 additional answer sets, so
@@ -91,8 +92,10 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=10000, help="turns to score")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs; the best counts")
     parser.add_argument("--breakdown", action="store_true", help="time with --breakdown on")
+    parser.add_argument("--text-comparison", choices=("auto", "coqa", "convqa_cn"),
+                        default="auto", help="auto compares these Chinese answers as ConvQA_CN")
     args = parser.parse_args()
-    config = EvalConfig(breakdown=args.breakdown)
+    config = EvalConfig(breakdown=args.breakdown, text_comparison=args.text_comparison)
     with tempfile.TemporaryDirectory() as tmp:
         gold_file, pred_file = write_files(Path(tmp), args.turns)
         best = float("inf")
@@ -103,6 +106,7 @@ def main() -> None:
     overall = results["overall"]
     print(f"evaluate_files: {overall['turns']} turns in {best:.3f} s = "
           f"{overall['turns'] / best:,.0f} turns/s (best of {args.repeats}; "
+          f"text comparison {args.text_comparison}; "
           f"EM {overall['em']}, F1 {overall['f1']})")
 
 
