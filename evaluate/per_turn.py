@@ -38,7 +38,8 @@ def check_writable(path: str | Path) -> None:
     if path.is_dir():
         raise EvalInputError(f"{path}: is a directory")
     if not path.parent.is_dir():
-        raise EvalInputError(f"{path}: folder {path.parent} does not exist")
+        missing = "does not exist" if not path.parent.exists() else "is not a folder"
+        raise EvalInputError(f"{path}: folder {path.parent} {missing}")
 
 
 def per_turn_records(scored: Iterable[ScoredTurn], file_format: str) -> List[Dict[str, object]]:

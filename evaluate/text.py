@@ -1,6 +1,7 @@
 """Answer comparison: the ConvQA_CN one (default for Chinese) and the official CoQA one.
 
-ConvQA_CN comparison, bit for bit as the evaluator behind the published numbers: EM compares `normalize_answer` strings (official CoQA normalisation: lower-case, drop ASCII
+ConvQA_CN comparison, bit for bit as the evaluator behind the published numbers: EM
+compares `normalize_answer` strings (official CoQA normalisation: lower-case, drop ASCII
 punctuation, drop the articles a/an/the, collapse whitespace). F1 first runs BERT's basic
 tokenisation (every CJK character and every punctuation character its own token), joins
 the tokens with spaces and normalises again, so Chinese is scored character by character

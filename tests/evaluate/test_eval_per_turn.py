@@ -50,9 +50,10 @@ def test_csv(tmp_path):
     assert float(rows[0]["f1"]) == pytest.approx(6 / 7) and float(rows[1]["f1"]) == 0.5
 
 
-@pytest.mark.parametrize("name, message", [("turns.txt", "per-turn file must end in .jsonl or .csv"),
-                                           ("missing/turns.csv", "does not exist"),
-                                           ("folder.csv", "is a directory")])
+@pytest.mark.parametrize("name, message", [
+    ("turns.txt", "per-turn file must end in .jsonl or .csv"),
+    ("missing/turns.csv", "does not exist"),
+    ("folder.csv", "is a directory")])
 def test_bad_per_turn_path_fails_before_scoring(tmp_path, name, message):
     (tmp_path / "folder.csv").mkdir()
     result = cli("--data-file", write(tmp_path, "g.json", GOLD),
