@@ -158,3 +158,33 @@ def test_cli_missing_files(tmp_path, files):
     result = cli("--data-file", files[0], "--pred-file", tmp_path)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"error: {tmp_path}: is a directory"]
+
+
+COQA_GOLD = {"data": [{"source": "cnn", "id": "s1", "story": "the farmer's dog",
+                       "questions": [{"input_text": "Whose?", "turn_id": 1}],
+                       "answers": [{"input_text": "the farmer's", "turn_id": 1}]}]}
+
+
+@pytest.mark.parametrize("flag, first_line, f1", [
+    ((), "text comparison: coqa (CoQA v1.0 gold file)", 0.0),
+    (("--text-comparison", "coqa"), "text comparison: coqa (as asked)", 0.0),
+    (("--text-comparison", "convqa_cn"), "text comparison: convqa_cn (as asked)", 66.7),
+])
+def test_cli_text_comparison(tmp_path, flag, first_line, f1):
+    # "the farmer" vs gold "the farmer's": official words farmer / farmers, F1 0; BERT
+    # tokens farmer / farmer s: P 1, R 1/2, F1 2/3.
+    out = tmp_path / "scores.json"
+    result = cli("--data-file", write(tmp_path, "g.json", COQA_GOLD), "--pred-file",
+                 write(tmp_path, "p.json", [{"id": "s1", "turn_id": 1, "answer": "the farmer"}]),
+                 "--out-file", out, *flag)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == first_line
+    saved = json.loads(out.read_text(encoding="utf-8"))
+    assert saved["news"] == {"em": 0.0, "f1": f1, "turns": 1}
+    assert list(saved)[:7] == ["children_stories", "literature", "mid-high_school", "news",
+                               "wikipedia", "reddit", "science"]
+
+
+def test_cli_unknown_text_comparison_exit_2(files):
+    result = cli("--data-file", files[0], "--pred-file", files[1], "--text-comparison", "bert")
+    assert result.returncode == 2 and "invalid choice: 'bert'" in result.stderr
