@@ -2,11 +2,12 @@
 """UniLM-style seq2seq for conversational QA: fine-tune (default) or decode (--do_decode).
 
 Training flags are those of UniLM s2s-ft's run_seq2seq.py; decoding flags those of its
-decode_seq2seq.py. Reads top to bottom: parse, set up, data, model, train or decode, save.
+decode_seq2seq.py (decoding is implied by --model_path and --input_file without
+--train_file, so the old decode command runs as it was). Reads top to bottom: parse, set
+up, data, model, train or decode, save.
 """
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -21,12 +22,13 @@ from coqa.loading import load_tokenizer
 from coqa.model import count_parameters
 from coqa.pipeline import prepare_output_dir, write_json
 from coqa.training import TrainConfig, set_seed, train
-from seq2seq.arguments import build_parser
+from seq2seq.arguments import build_parser, ignored_flags
 from seq2seq.data import SourceConfig, load_or_build_examples, log_examples
 from seq2seq.decoding import DecodeConfig, resolve_ignore_ids
 from seq2seq.model import Seq2SeqConfig
-from seq2seq.pipeline import (check_lengths, checkpoint_saver, decode_answers, load_seq2seq_model,
-                              training_set)
+from seq2seq.pipeline import (check_lengths, checkpoint_saver, decode_answers, encoder_positions,
+                              load_seq2seq_model, read_trained_args, training_set,
+                              write_answers)
 
 logger = logging.getLogger("run_seq2seq")
 DEFAULT_HISTORY = "QAQAFQ"
@@ -46,7 +48,10 @@ def fine_tune(args, dist, tokenizer) -> None:
     try:
         source = SourceConfig(max_source_seq_length=args.max_source_seq_length,
                               max_target_seq_length=args.max_target_seq_length,
-                              history_format=args.history_format)
+                              history_format=args.history_format,
+                              history_tokens=args.history_tokens,
+                              window_stride=args.window_stride,
+                              history_turns=2 if args.history_turns is None else args.history_turns)
         model_config = Seq2SeqConfig(
             max_source_length=args.max_source_seq_length, max_target_length=args.max_target_seq_length,
             mask_way=args.mask_way, label_smoothing=args.label_smoothing, keep_prob=args.keep_prob,
@@ -91,13 +96,28 @@ def decode_file(args, dist, tokenizer) -> None:
     """Decode --input_file with --model_path; with --do_eval also score the answers."""
     for flag in ("model_path", "input_file", "output_file"):
         if not getattr(args, flag):
-            raise UsageError(f"--{flag} is required for --do_decode")
-    model = load_seq2seq_model(args.model_path, Seq2SeqConfig(), trained=True).to(dist.device)
-    # The decoding source keeps the length used in training (the old script cut it).
-    source = SourceConfig(max_source_seq_length=model.config.max_source_length,
-                          max_target_seq_length=model.config.max_target_length,
-                          history_format=(args.history_format
-                                          or trained_history_format(args.model_path)))
+            raise UsageError(f"--{flag} is required for decoding")
+    if args.mode != "s2s":
+        raise UsageError(f"--mode {args.mode}: only s2s (sequence-to-sequence) decoding exists here")
+    if args.max_seq_length is not None and args.max_tgt_length >= args.max_seq_length - 2:
+        raise UsageError(f"--max_tgt_length {args.max_tgt_length} must be below --max_seq_length "
+                         f"{args.max_seq_length} - 2 (room for [CLS], a source token and [SEP])")
+    half = args.fp16 and dist.device.type == "cuda"
+    ignored = ignored_flags(args) + (["--fp16 (no CUDA device: fp32)"] if args.fp16 and not half
+                                     else [])
+    if ignored:
+        logger.info("Ignored (decode_seq2seq.py flags with no counterpart here): %s",
+                    ", ".join(ignored))
+    # An s2s-ft ckpt-N folder has no seq2seq_config.json: s2s-ft's settings, these lengths.
+    total = args.max_seq_length or encoder_positions(args.model_path, args.config_path)
+    fallback = Seq2SeqConfig(max_source_length=max(2, total - args.max_tgt_length),
+                             max_target_length=args.max_tgt_length,
+                             mask_token_id=tokenizer.mask_token_id,
+                             sep_token_id=tokenizer.sep_token_id)
+    model = load_seq2seq_model(args.model_path, fallback, trained=True,
+                               config_file=args.config_path)
+    model = (model.half() if half else model).to(dist.device)
+    source = decode_source(args, model.config)
     check_lengths(model, source.max_source_seq_length, args.max_tgt_length)
     data = load_or_build_examples(args.input_file, tokenizer, source, False,
                                   args.cache_dir or str(Path(args.output_file).parent),
@@ -106,21 +126,27 @@ def decode_file(args, dist, tokenizer) -> None:
         config = DecodeConfig(beam_size=args.beam_size, max_tgt_length=args.max_tgt_length,
                               min_len=args.min_len, length_penalty=args.length_penalty,
                               forbid_duplicate_ngrams=args.forbid_duplicate_ngrams,
-                              ngram_size=args.ngram_size, forbid_ignore_word=args.forbid_ignore_word)
+                              ngram_size=args.ngram_size, forbid_ignore_word=args.forbid_ignore_word,
+                              method=args.decode_method)
         ignore = resolve_ignore_ids(args.forbid_ignore_word, tokenizer.get_vocab())
     except ValueError as err:
         raise UsageError(str(err)) from None
     if args.subset > 0:
         data = data.subset(args.subset)
-    answers, details = decode_answers(model, data, tokenizer, config, args.batch_size, ignore, args.nbest)
-    if data.file_format == "coqa":
-        write_json(Path(args.output_file), data.prediction_records(answers))
-    else:  # JSON lines in, one answer per line out, as decode_seq2seq.py wrote
-        Path(args.output_file).write_text("".join(a + "\n" for a in answers), encoding="utf-8")
+    passages = data.passages if args.do_rule else None
+    if passages is not None and not all(passages):
+        logger.warning("--do_rule: %d of %d examples have no passage; their answers stay as "
+                       "decoded", sum(not p for p in passages), len(passages))
+    answers, details = decode_answers(model, data, tokenizer, config, args.batch_size, ignore,
+                                      args.nbest, passages)
+    write_answers(data, answers, Path(args.output_file))
     if args.nbest:
         write_json(Path(args.output_file).with_suffix(".nbest.json"), details)
     logger.info("Wrote %d answers to %s", len(answers), args.output_file)
-    if args.do_eval and data.file_format == "coqa":
+    if args.do_eval and data.file_format != "coqa":
+        logger.warning("--do_eval: JSON lines hold no gold answers to score; score the output "
+                       "with python -m evaluate --data-file <the ConvQA_CN file>")
+    elif args.do_eval:
         results = score_decoded(args.input_file, args.output_file, subset=args.subset > 0)
         from evaluate.report import format_results
         print(format_results(results))
@@ -128,14 +154,28 @@ def decode_file(args, dist, tokenizer) -> None:
         write_json(Path(args.output_file).with_name(f"eval_results_{args.split}.json"), results)
 
 
-def trained_history_format(model_path: str) -> str:
-    """The --history_format the model in `model_path` was trained with (its args.json)."""
-    args_file = Path(model_path) / "args.json"
+def decode_source(args, model_config: Seq2SeqConfig) -> SourceConfig:
+    """How the decoded sources are built: --max_seq_length - --max_tgt_length tokens (the old
+    meaning) or the training length; history settings from the flags, else the model's
+    args.json, else the defaults."""
+    trained = read_trained_args(args.model_path)
+    length = (args.max_seq_length - args.max_tgt_length if args.max_seq_length
+              else model_config.max_source_length)
+
+    def pick(name: str, default):
+        value = getattr(args, name)
+        return value if value is not None else trained.get(name, default)
+
+    turns = pick("history_turns", None)
     try:
-        saved = json.loads(args_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return DEFAULT_HISTORY
-    return saved.get("history_format") or DEFAULT_HISTORY
+        return SourceConfig(max_source_seq_length=length,
+                            max_target_seq_length=max(2, model_config.max_target_length),
+                            history_format=pick("history_format", None) or DEFAULT_HISTORY,
+                            history_tokens=pick("history_tokens", None),
+                            window_stride=pick("window_stride", None),
+                            history_turns=2 if turns is None else turns)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def score_decoded(gold_file: str, prediction_file: str, subset: bool) -> dict:
@@ -154,7 +194,8 @@ def score_decoded(gold_file: str, prediction_file: str, subset: bool) -> dict:
 @exit_on_bad_input
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.do_decode and args.history_format is None:
+    decoding = args.do_decode or bool(args.model_path and args.input_file and not args.train_file)
+    if not decoding and args.history_format is None:
         args.history_format = DEFAULT_HISTORY  # saved in args.json for decoding
     dist = init_distributed(args.no_cuda, args.local_rank)
     setup_logging(log_level(dist))
@@ -163,7 +204,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     tokenizer = load_tokenizer(args.tokenizer_name or args.model_path or args.model_name_or_path or "",
                                True if args.do_lower_case else None)
     try:
-        if args.do_decode:
+        if decoding:
             if dist.is_main:
                 decode_file(args, dist, tokenizer)
         else:

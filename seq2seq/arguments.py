@@ -1,13 +1,25 @@
 """Command-line flags of run_seq2seq.py: UniLM s2s-ft's run_seq2seq.py training flags with
-their defaults, the old decode_seq2seq.py flags under --do_decode, and the new ones."""
+their defaults, every flag of the old decode_seq2seq.py (those with no counterpart here are
+accepted and named in the log as ignored), and the new ones."""
 from __future__ import annotations
 
 import argparse
+from typing import List
 
 from coqa.arguments import add_system_flags
 
 MODEL_TYPES = ("unilm", "bert", "roberta", "minilm")
 HISTORY_FORMATS = ("QAQAFQ", "sep", "question_only")
+# decode_seq2seq.py flags that mean nothing here, and why.
+IGNORED_DECODE_FLAGS = {
+    "amp": "apex AMP (use --fp16 or --bf16)",
+    "tokenized_input": "token lists in the input are recognised as such",
+    "need_score_traces": "no pickled beam traces (--nbest writes scores and n-best lists)",
+    "s2s_special_token": "UniLM v1 [S2S_SEP]/[S2S_CLS] tokens",
+    "s2s_add_segment": "UniLM v1 extra segments",
+    "s2s_share_segment": "UniLM v1 extra segments",
+    "pos_shift": "position-shifted models (s2s-ft fine-tuning never makes them)",
+}
 
 
 def _model_flags(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +50,14 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
                        help="how previous turns form the source (training default QAQAFQ; "
                             "decoding default: the format the model was trained with)")
     group.add_argument("--skip_invalid", action="store_true", help="skip (and report) invalid turns")
+    group.add_argument("--history_tokens", type=int, default=None,
+                       help="history + question keeps its last N tokens (dialogue files; default "
+                            "min(60, (source length - 3) // 2); decoding: the model's)")
+    group.add_argument("--history_turns", type=int, default=None,
+                       help="previous turns in the history (default 2; decoding: the model's)")
+    group.add_argument("--window_stride", type=int, default=None,
+                       help="tokens between the starts of two passage windows (dialogue files; "
+                            "default min(128, half the shortest window); decoding: the model's)")
 
 
 def _train_flags(parser: argparse.ArgumentParser) -> None:
@@ -64,9 +84,18 @@ def _train_flags(parser: argparse.ArgumentParser) -> None:
 
 def _decode_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("decode (--do_decode)")
-    group.add_argument("--do_decode", action="store_true", help="decode --input_file with --model_path")
+    group.add_argument("--do_decode", action="store_true",
+                       help="decode --input_file with --model_path (implied by those two "
+                            "without --train_file, as decode_seq2seq.py ran)")
     group.add_argument("--do_eval", action="store_true", help="score the decoded answers")
-    group.add_argument("--model_path", default=None, help="trained model folder (checkpoint-N)")
+    group.add_argument("--model_path", default=None,
+                       help="trained model folder: ours (checkpoint-N) or s2s-ft's ckpt-N")
+    group.add_argument("--config_path", default=None,
+                       help="encoder config.json, if not the one in --model_path")
+    group.add_argument("--max_seq_length", type=int, default=None,
+                       help="source + target tokens, as decode_seq2seq.py: sources keep "
+                            "max_seq_length - max_tgt_length tokens (default: the length the "
+                            "model was trained with)")
     group.add_argument("--input_file", default=None, help="ConvQA_CN / CoQA JSON or JSON lines")
     group.add_argument("--output_file", default=None, help="predictions JSON to write")
     group.add_argument("--split", default="dev", help="name used in output file names")
@@ -81,13 +110,39 @@ def _decode_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max_tgt_length", type=int, default=48, help="longest decoded answer")
     group.add_argument("--subset", type=int, default=0, help="decode only the first N (0: all)")
     group.add_argument("--nbest", action="store_true", help="also write n-best lists and scores")
+    group.add_argument("--do_rule", action="store_true",
+                       help="an answer found in its passage is written as the passage spells "
+                            "it (case, accents, spacing between Latin words)")
+    group.add_argument("--mode", choices=("s2s", "l2r", "both"), default="s2s",
+                       help="decode_seq2seq.py's attention mode; only s2s exists here")
+    group.add_argument("--decode_method", choices=("kv_cache", "hidden_states", "recompute"),
+                       default="kv_cache",
+                       help="how each step is computed (same tokens): key/value cache, "
+                            "s2s-ft's hidden states, or full recomputation")
+
+
+def _ignored_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "decode_seq2seq.py flags with no counterpart here (accepted, named once in the log "
+        "as ignored)")
+    for name, why in IGNORED_DECODE_FLAGS.items():
+        group.add_argument(f"--{name}", action="store_true", help=f"ignored: {why}")
+
+
+def ignored_flags(args: argparse.Namespace) -> List[str]:
+    """The ignored decode_seq2seq.py flags that this command line sets."""
+    return [f"--{name}" for name in IGNORED_DECODE_FLAGS if getattr(args, name)]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run_seq2seq.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="UniLM-style seq2seq fine-tuning (default) and beam-search decoding "
-                    "(--do_decode) of free-form conversational answers.")
-    for add in (_model_flags, _data_flags, _train_flags, _decode_flags, add_system_flags):
+                    "(--do_decode, or --model_path and --input_file without --train_file) of "
+                    "free-form conversational answers. Every flag of s2s-ft's run_seq2seq.py "
+                    "and of the old decode_seq2seq.py is accepted; those with no meaning here "
+                    "are listed last and named in the log as ignored.")
+    for add in (_model_flags, _data_flags, _train_flags, _decode_flags, add_system_flags,
+                _ignored_flags):
         add(parser)
     return parser

@@ -2,10 +2,11 @@
 to answers."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from tqdm.auto import tqdm
@@ -15,21 +16,42 @@ from coqa.pipeline import write_json
 from seq2seq.data import Seq2SeqData
 from seq2seq.decoding import DecodeConfig, decode
 from seq2seq.model import Seq2SeqConfig, Seq2SeqModel, keyed_pseudo_ids
-from seq2seq.text import detokenize
+from seq2seq.text import detokenize, passage_spelling
 
 logger = logging.getLogger(__name__)
 
 
-def load_seq2seq_model(path: str, config: Seq2SeqConfig, trained: bool) -> Seq2SeqModel:
-    """A fine-tuned model (`trained`: written by `save`) or a pretrained encoder folder."""
+def load_seq2seq_model(path: str, config: Seq2SeqConfig, trained: bool,
+                       config_file: Optional[str] = None) -> Seq2SeqModel:
+    """A fine-tuned model (`trained`: written by `save`, or an s2s-ft ckpt-N folder, read
+    with `config`) or a pretrained encoder folder."""
     if not Path(path).is_dir():
         raise UsageError(f"model folder {path} does not exist (models load from local folders only)")
     try:
         if trained:
-            return Seq2SeqModel.load(path)
-        return Seq2SeqModel.from_pretrained(path, config)
+            return Seq2SeqModel.load(path, fallback=config, config_file=config_file)
+        return Seq2SeqModel.from_pretrained(path, config, config_file=config_file)
     except (ValueError, FileNotFoundError, OSError) as err:
         raise UsageError(str(err).splitlines()[0]) from None
+
+
+def read_trained_args(model_path: str) -> Dict[str, Any]:
+    """The args.json run_seq2seq.py saved with a model ({} for s2s-ft's checkpoints)."""
+    try:
+        saved = json.loads((Path(model_path) / "args.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def encoder_positions(model_path: str, config_file: Optional[str] = None) -> int:
+    """max_position_embeddings of the model's config.json (or `config_file`)."""
+    path = Path(config_file) if config_file else Path(model_path) / "config.json"
+    try:
+        return int(json.loads(path.read_text(encoding="utf-8"))["max_position_embeddings"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UsageError(f"{path}: no readable max_position_embeddings "
+                         f"({type(err).__name__})") from None
 
 
 class PseudoTokenTrainingSet:
@@ -85,8 +107,16 @@ def checkpoint_saver(tokenizer, args_dict: Dict[str, Any]):
 
 
 def decode_answers(model: Seq2SeqModel, data: Seq2SeqData, tokenizer, config: DecodeConfig,
-                   batch_size: int, ignore_ids, nbest: bool) -> Tuple[List[str], List[Dict[str, Any]]]:
-    """Answer text for every example (in order) and, with `nbest`, scores and n-best lists."""
+                   batch_size: int, ignore_ids, nbest: bool,
+                   passages: Optional[Sequence[str]] = None
+                   ) -> Tuple[List[str], List[Dict[str, Any]]]:
+    """Answer text for every example (in order) and, with `nbest`, scores and n-best lists.
+    With `passages` (one per example) an answer found in its passage takes the passage's
+    spelling (`passage_spelling`)."""
+    def text(ids, index: int) -> str:
+        answer = detokenize(tokenizer.convert_ids_to_tokens(list(ids)))
+        return passage_spelling(answer, passages[index]) if passages else answer
+
     answers: List[str] = []
     details: List[Dict[str, Any]] = []
     began, steps = time.perf_counter(), 0
@@ -94,16 +124,24 @@ def decode_answers(model: Seq2SeqModel, data: Seq2SeqData, tokenizer, config: De
         batch = data.batch(list(range(first, min(first + batch_size, len(data.source_ids)))))
         output = decode(model, batch["source_ids"], batch["source_mask"], config, ignore_ids, nbest)
         steps += output.steps
-        for answer in output.answers:
-            answers.append(detokenize(tokenizer.convert_ids_to_tokens(list(answer.token_ids))))
+        for index, answer in enumerate(output.answers, start=first):
+            answers.append(text(answer.token_ids, index))
             if nbest:
                 details.append({"score": answer.score, "nbest": [
-                    {"text": detokenize(tokenizer.convert_ids_to_tokens(list(h.token_ids))),
-                     "score": h.score} for h in answer.nbest]})
+                    {"text": text(h.token_ids, index), "score": h.score} for h in answer.nbest]})
     seconds = time.perf_counter() - began
     logger.info("Decoded %d answers in %.1f s (%.1f answers/s, %d decoding steps)",
                 len(answers), seconds, len(answers) / max(seconds, 1e-9), steps)
     return answers, details
+
+
+def write_answers(data: Seq2SeqData, answers: Sequence[str], output_file: Path) -> None:
+    """`[{"id", "turn_id", "answer"}]` when every example knows its turn (dialogue files,
+    JSON lines with "id"), else one answer per line, as UniLM's decode_seq2seq.py wrote."""
+    if data.has_turn_ids:
+        write_json(output_file, data.prediction_records(answers))
+    else:
+        output_file.write_text("".join(a + "\n" for a in answers), encoding="utf-8")
 
 
 def check_lengths(model: Seq2SeqModel, source_length: int, max_tgt_length: int) -> None:
