@@ -1,5 +1,5 @@
 """scripts/benchmark_seq2seq.py through main() on a tiny random BERT: it runs, writes its
-JSON figures, and its cached and uncached decoding agree."""
+JSON figures, and its three decoding methods agree, greedy and with beams."""
 from __future__ import annotations
 
 import importlib.util
@@ -19,7 +19,7 @@ def _load_script():
     return module
 
 
-def test_benchmark_runs_and_cache_equals_recompute(tmp_path):
+def test_benchmark_runs_and_the_methods_agree(tmp_path):
     model = write_tiny_bert(tmp_path / "tiny", dialogue_texts([REPO / "data/sample/dev.json"]),
                             TinyBertConfig(hidden_size=32, intermediate_size=64))
     out = tmp_path / "figures.json"
@@ -29,6 +29,10 @@ def test_benchmark_runs_and_cache_equals_recompute(tmp_path):
             "--warmup-steps", "1", "--precision", "fp32", "--output", str(out)]
     assert _load_script().main(argv) == 0
     figures = json.loads(out.read_text(encoding="utf-8"))
-    assert figures["cache"]["tokens_equal"] and figures["cache"]["max_score_difference"] < 1e-4
-    assert figures["cache"]["answers"] == 2 and figures["beams"]["beam_5"]["answers"] == 4
+    for beam in ("beam_1", "beam_5"):
+        methods = figures["methods"][beam]
+        assert methods["tokens_equal"] and methods["max_score_difference"] < 1e-4
+        assert methods["answers"] == 2
+        assert set(methods["slowdown"]) == {"hidden_states", "recompute"}
+    assert figures["beams"]["beam_5"]["answers"] == 4
     assert figures["train"]["layout_tokens"] == 24 + 2 * 4 and figures["train"]["seq_per_s"] > 0
