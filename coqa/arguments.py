@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from coqa.cli import OneLineParser
+from coqa.postprocess import NULL_SCORE_REDUCE
+
 MIDDLE_CHOICES = ("none", "bilstm", "rtransformer")
 
 
@@ -84,6 +87,13 @@ def _eval_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--per_gpu_eval_batch_size", type=int, default=8, help="batch per device")
     group.add_argument("--n_best_size", type=int, default=20, help="candidates kept per answer")
     group.add_argument("--max_answer_length", type=int, default=30, help="longest span, in tokens")
+    group.add_argument("--null_score_reduce", choices=NULL_SCORE_REDUCE, default="min",
+                       help="how a turn's unknown (无法作答) score combines over its passage "
+                            "windows: min, as the old coqa_metrics.py (windows without the "
+                            "span are trained as unknown), or max; yes / no always take the max")
+    group.add_argument("--max_context_only", action=argparse.BooleanOptionalAction, default=True,
+                       help="a span may start only at a token of the window where that token "
+                            "has the most context (the old token_is_max_context)")
     group.add_argument("--verbose_logging", action="store_true", help="log more while predicting")
 
 
@@ -103,7 +113,7 @@ def add_system_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="run_coqa.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Extractive conversational QA: BERT-family encoder, optional BiLSTM / "
                     "R-Transformer middle layer, span and yes / no / unknown heads.")

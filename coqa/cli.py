@@ -1,6 +1,7 @@
 """What every command-line entry point shares: logging set-up and one-line errors."""
 from __future__ import annotations
 
+import argparse
 import functools
 import logging
 import sys
@@ -13,6 +14,14 @@ LOG_FORMAT = "%(asctime)s - %(levelname)s - %(name)s -   %(message)s"
 
 class UsageError(Exception):
     """A flag or a path that cannot work (missing model folder, impossible length...)."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (`prog: error: ...`) and exit code 2,
+    without the multi-line usage block; --help still prints everything."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def setup_logging(level: int = logging.INFO) -> None:

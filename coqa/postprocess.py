@@ -2,16 +2,21 @@
 
 The model scores, per feature, the classes [yes, no, unknown, sequence position 0, 1, ...]
 for the start and the end (see coqa.features). An example (one turn) may have several
-features, one per passage window. Its candidates are
+features, one per passage window. The decision rule, as the old transformers-coqa
+`coqa_metrics.py` made it:
 
-- yes / no / unknown, scored start[k] + end[k]. Over several features each special score
-  is the MAX over the features by default (`special_reduce="max"`): a yes / no decided
-  in the window that holds the evidence should win. Note that windows not holding the
-  gold span are trained as unknown, so "max" favours unknown on long passages;
-  `special_reduce="min"` (as Hugging Face's SQuAD v2 post-processing does for its null
-  score) is the alternative.
+- yes / no / unknown are scored start[k] + end[k]. Over the features of a turn, yes and no
+  take their MAXIMUM (the window holding the evidence decides) and unknown its MINIMUM
+  (`null_score_reduce="min"`): every window that lacks the answer span is trained as
+  unknown, so on a passage of several windows only the window holding the span says "not
+  unknown", and the maximum would answer 无法作答 for nearly every long passage.
+  `null_score_reduce="max"` is the alternative.
 - passage spans: the `n_best_size` best start and end tokens among the window tokens of
-  each feature, end >= start, at most `max_answer_length` tokens, scored start + end.
+  each feature, end >= start, at most `max_answer_length` tokens, scored start + end. With
+  `max_context_only` (the default) a span may start only at a token of the window in
+  which that token has the most context, min(tokens left, tokens right) + 0.01 * window
+  length, the first such window on a tie (the old `token_is_max_context`); this is
+  computed once for the whole feature set.
 
 The best candidate wins. A span's text is the passage's characters from its first
 token's start offset to its last token's end offset, so nothing is inserted between
@@ -28,22 +33,24 @@ from evaluate.answer_kinds import NO_TEXT, UNKNOWN_TEXT, YES_TEXT
 
 NUM_SPECIAL = 3  # classes 0 yes, 1 no, 2 unknown; 3 + j is sequence position j
 SPECIAL_CANDIDATES = (("yes", YES_TEXT), ("no", NO_TEXT), ("unknown", UNKNOWN_TEXT))
-SPECIAL_REDUCE = ("max", "min")
+NULL_SCORE_REDUCE = ("min", "max")
+MAX_CONTEXT_TIE_WEIGHT = 0.01  # the old token_is_max_context: longer windows win ties
 
 
 @dataclass(frozen=True)
 class PostprocessConfig:
-    n_best_size: int = 20        # start / end tokens tried per feature; n-best list length
-    max_answer_length: int = 30  # longest span answer, in tokens
-    special_reduce: str = "max"  # how yes / no / unknown scores combine over features
+    n_best_size: int = 20          # start / end tokens tried per feature; n-best list length
+    max_answer_length: int = 30    # longest span answer, in tokens
+    null_score_reduce: str = "min"  # how the unknown score combines over a turn's features
+    max_context_only: bool = True  # spans start only where their token has most context
 
     def __post_init__(self):
         if self.n_best_size < 1 or self.max_answer_length < 1:
             raise ValueError(f"n_best_size ({self.n_best_size}) and max_answer_length "
                              f"({self.max_answer_length}) must be at least 1")
-        if self.special_reduce not in SPECIAL_REDUCE:
-            raise ValueError(f"special_reduce must be one of {SPECIAL_REDUCE}, "
-                             f"got {self.special_reduce!r}")
+        if self.null_score_reduce not in NULL_SCORE_REDUCE:
+            raise ValueError(f"null_score_reduce must be one of {', '.join(NULL_SCORE_REDUCE)}, "
+                             f"got {self.null_score_reduce!r}")
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -54,20 +61,45 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return top[np.argsort(-scores[top], kind="stable")]
 
 
+def max_context_mask(example_index: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """(N, L) bool: True where the window token at that position has, among all the windows
+    of its turn, the most context: min(window tokens left of it, right of it) + 0.01 *
+    window length; on a tie the first window. A passage token is known by its character
+    range, which is the same in every window that holds it."""
+    valid = offsets[:, :, 0] >= 0  # (N, L)
+    rank = np.cumsum(valid, axis=1) - 1  # (N, L) position inside the window
+    length = valid.sum(axis=1, keepdims=True)  # (N, 1)
+    score = np.minimum(rank, length - 1 - rank) + MAX_CONTEXT_TIE_WEIGHT * length  # (N, L)
+    feature, position = np.nonzero(valid)
+    example = np.asarray(example_index)[feature]
+    chars = offsets[feature, position]  # (T, 2)
+    # Sort by token (example, char start, char end), then best score, then first feature.
+    order = np.lexsort((feature, -score[feature, position], chars[:, 1], chars[:, 0], example))
+    key = np.stack([example[order], chars[order, 0], chars[order, 1]], axis=1)
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = np.any(key[1:] != key[:-1], axis=1)
+    mask = np.zeros(valid.shape, dtype=bool)
+    mask[feature[order[first]], position[order[first]]] = True
+    return mask
+
+
 def span_candidates(start_logits: np.ndarray, end_logits: np.ndarray, offsets: np.ndarray,
-                    config: PostprocessConfig) -> List[Tuple[float, int, int]]:
+                    config: PostprocessConfig, may_start: np.ndarray | None = None
+                    ) -> List[Tuple[float, int, int]]:
     """(score, start position, end position) of the n_best best valid spans of one feature.
 
     `start_logits` / `end_logits` (3 + L,) and `offsets` (L, 2); positions are sequence
-    positions, only those with offset != -1 (window tokens) are candidates.
+    positions, only those with offset != -1 (window tokens) are candidates, and a span
+    starts only where `may_start` (L,) is True when it is given.
     """
     length = len(start_logits) - NUM_SPECIAL
     window = np.flatnonzero(offsets[:length, 0] >= 0)
-    if len(window) == 0:
+    allowed = window if may_start is None else window[may_start[window]]
+    if len(allowed) == 0:
         return []
-    k = min(config.n_best_size, len(window))
-    starts = window[_top_k(start_logits[NUM_SPECIAL + window], k)]
-    ends = window[_top_k(end_logits[NUM_SPECIAL + window], k)]
+    starts = allowed[_top_k(start_logits[NUM_SPECIAL + allowed],
+                            min(config.n_best_size, len(allowed)))]
+    ends = window[_top_k(end_logits[NUM_SPECIAL + window], min(config.n_best_size, len(window)))]
     scores = start_logits[NUM_SPECIAL + starts][:, None] + end_logits[NUM_SPECIAL + ends][None, :]
     span = ends[None, :] - starts[:, None]  # (k, k) tokens - 1
     valid = (span >= 0) & (span < config.max_answer_length)
@@ -118,7 +150,10 @@ def predict_answers(start_logits: np.ndarray, end_logits: np.ndarray, features: 
     if start_logits.shape[1] - NUM_SPECIAL > offsets.shape[1]:
         raise ValueError(f"logits cover {start_logits.shape[1] - NUM_SPECIAL} positions but "
                          f"the features have only {offsets.shape[1]}")
-    reduce = np.maximum if config.special_reduce == "max" else np.minimum
+    # yes and no: maximum over the windows; unknown: per null_score_reduce.
+    reduce_unknown = np.maximum if config.null_score_reduce == "max" else np.minimum
+    may_start = max_context_mask(example_index, offsets) if config.max_context_only and count \
+        else None
 
     predictions: List[Dict[str, Any]] = []
     nbest: Dict[str, List[Dict[str, Any]]] = {}
@@ -132,10 +167,15 @@ def predict_answers(start_logits: np.ndarray, end_logits: np.ndarray, features: 
         spans: Dict[Tuple[int, int], float] = {}  # (char start, char end) -> best score
         for feature in group:
             scores = start_logits[feature, :NUM_SPECIAL] + end_logits[feature, :NUM_SPECIAL]
-            special = scores if special is None else reduce(special, scores)
+            if special is None:
+                special = scores
+            else:
+                special = np.concatenate([np.maximum(special[:2], scores[:2]),
+                                          reduce_unknown(special[2:], scores[2:])])
             feature_offsets = offsets[feature]
-            for score, first, last in span_candidates(start_logits[feature], end_logits[feature],
-                                                      feature_offsets, config):
+            for score, first, last in span_candidates(
+                    start_logits[feature], end_logits[feature], feature_offsets, config,
+                    None if may_start is None else may_start[feature]):
                 chars = int(feature_offsets[first, 0]), int(feature_offsets[last, 1])
                 if score > spans.get(chars, -np.inf):
                     spans[chars] = score

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from coqa.postprocess import PostprocessConfig, concat_logits, predict_answers
+from coqa.postprocess import PostprocessConfig, concat_logits, max_context_mask, predict_answers
 
 #          0 1 2 3 4 5 6 7 8 9 10 11 12 13
 PASSAGE = "小明住在杭州。他喜欢踢足球。"
@@ -113,7 +113,61 @@ def test_best_across_two_features_of_one_example():
         ("踢足球", 9.0), ("是的", 8.0), ("小明", 6.0)]
     start[0, 0] = end[0, 0] = 5.0  # yes 10 in window 0: the max over the features wins
     assert answers(start, end, features)[0] == ["是的"]
-    assert answers(start, end, features, special_reduce="min")[0] == ["踢足球"]
+    # yes / no take the maximum whatever null_score_reduce says.
+    assert answers(start, end, features, null_score_reduce="max")[0] == ["是的"]
+
+
+def test_unknown_takes_the_minimum_over_three_windows():
+    # Windows: 0 = chars 0-5 小明住在杭州, 1 = chars 4-9 杭州。他喜欢, 2 = chars 8-13 喜欢踢足球。
+    # The gold span 踢足球 (chars 10-12) lies in window 2 only; windows 0 and 1 lack it and
+    # say unknown, as they were trained to.
+    features = metadata([(0, 0, 6), (0, 4, 6), (0, 8, 6)])
+    start, end = logits(3)
+    for row, unknown in enumerate((4.0, 4.0, 1.0)):  # unknown scores 8, 8, 2
+        start[row, 2] = end[row, 2] = unknown
+    for row, yes in enumerate((2.0, 2.5, 1.0)):      # yes scores 4, 5, 2: max 5
+        start[row, 0] = end[row, 0] = yes
+    start[2, cls(10, 8)] = end[2, cls(12, 8)] = 3.0   # 踢足球 scores 6
+    # min: unknown = min(8, 8, 2) = 2, so 踢足球 6 > 是的 5 > 无法作答 2.
+    got, nbest = answers(start, end, features)
+    assert got == ["踢足球"]
+    assert [(e["text"], e["score"]) for e in nbest["7_1"][:2]] == [("踢足球", 6.0), ("是的", 5.0)]
+    assert {"text": "无法作答", "score": 2.0, "kind": "unknown"} in nbest["7_1"]
+    # max: unknown = 8 beats every other candidate.
+    got, nbest = answers(start, end, features, null_score_reduce="max")
+    assert got == ["无法作答"] and nbest["7_1"][0]["score"] == 8.0
+
+
+def test_max_context_mask_by_hand():
+    # Window 0 = chars 0-5, window 1 = chars 3-8, 6 tokens each (tie weight 0.06 both).
+    # char 3: window 0 rank 3, min(3, 2) = 2; window 1 rank 0, min(0, 5) = 0 -> window 0
+    # char 4: window 0 rank 4, min(4, 1) = 1; window 1 rank 1, min(1, 4) = 1 -> tie: window 0
+    # char 5: window 0 rank 5, min(5, 0) = 0; window 1 rank 2, min(2, 3) = 2 -> window 1
+    features = metadata([(0, 0, 6), (0, 3, 6)])
+    mask = max_context_mask(features.example_index, features.token_offsets)
+    assert mask[0].tolist() == [False] * BODY + [True] * 5 + [False] * (LENGTH - BODY - 5)
+    assert mask[1].tolist() == [False] * (BODY + 2) + [True] * 4 + [False] * (LENGTH - BODY - 6)
+    # A longer window wins a tie of context: window 1 now 8 tokens (chars 3-10), char 4 has
+    # min(1, 6) = 1 + 0.08 there against 1 + 0.06 in window 0.
+    features = metadata([(0, 0, 6), (0, 3, 8)])
+    mask = max_context_mask(features.example_index, features.token_offsets)
+    assert mask[0, BODY:BODY + 6].tolist() == [True] * 4 + [False] * 2
+    # Windows of different turns never compete, even over the same characters.
+    features = metadata([(0, 0, 6), (1, 3, 6)])
+    mask = max_context_mask(features.example_index, features.token_offsets)
+    assert mask[0].sum() == 6 and mask[1].sum() == 6
+
+
+def test_span_starts_only_where_its_token_has_most_context():
+    # Window 0 = chars 0-7 小明住在杭州。他, window 1 = chars 6-13 。他喜欢踢足球。
+    # 他 (char 7) is the last token of window 0 (context 0) and the second of window 1
+    # (context min(1, 6) = 1): a span starting at 他 may come from window 1 only.
+    features = metadata([(0, 0, 8), (0, 6, 8)])
+    start, end = logits(2)
+    start[0, cls(7)] = end[0, cls(7)] = 5.0          # 他 in window 0: 10
+    start[1, cls(8, 6)] = end[1, cls(9, 6)] = 3.0    # 喜欢 in window 1: 6
+    assert answers(start, end, features)[0] == ["喜欢"]
+    assert answers(start, end, features, max_context_only=False)[0] == ["他"]
 
 
 def test_same_span_in_two_windows_listed_once():
@@ -121,9 +175,12 @@ def test_same_span_in_two_windows_listed_once():
     start, end = logits(2)
     start[0, cls(6)] = end[0, cls(7)] = 2.0        # 。他 in window 0, 4
     start[1, cls(6, 6)] = end[1, cls(7, 6)] = 3.0  # 。他 in window 1, 6
-    _, nbest = answers(start, end, features)
+    _, nbest = answers(start, end, features, max_context_only=False)
     assert nbest["7_1"][0] == {"text": "。他", "score": 6.0, "kind": "span"}
     assert [e["text"] for e in nbest["7_1"]].count("。他") == 1
+    # 。 (char 6) has more context in window 0 (min(6, 1) = 1) than in window 1 (0).
+    _, nbest = answers(start, end, features)
+    assert nbest["7_1"][0] == {"text": "。他", "score": 4.0, "kind": "span"}
 
 
 def test_examples_in_order_and_dynamic_padding():
@@ -148,7 +205,7 @@ def test_examples_in_order_and_dynamic_padding():
 
 def test_config_checked_and_no_torch():
     with pytest.raises(ValueError):
-        PostprocessConfig(special_reduce="mean")
+        PostprocessConfig(null_score_reduce="mean")
     with pytest.raises(ValueError):
         PostprocessConfig(n_best_size=0)
     import coqa.postprocess as module
