@@ -171,6 +171,20 @@ def char_span_to_tokens(offsets: np.ndarray, starts: np.ndarray, ends: np.ndarra
     return first, last
 
 
+def encode_batch(tokenizer, texts: List[str]) -> list:
+    """`tokenizers.Encoding`s of `texts` without special tokens, truncation or padding:
+    what `tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)` computes,
+    from the Rust backend directly, without transformers' conversion of every encoding into
+    Python dicts (a quarter of the preprocessing time)."""
+    if not texts:
+        return []
+    backend = tokenizer.backend_tokenizer
+    # transformers sets these on the shared backend before each of its own calls too.
+    backend.no_truncation()
+    backend.no_padding()
+    return backend.encode_batch(texts, add_special_tokens=False)
+
+
 def _special_ids(tokenizer) -> Tuple[int, int, int]:
     ids = (tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id)
     if None in ids:
@@ -230,19 +244,18 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
                 tokenizer, config: FeatureConfig) -> _Plan:
     """Tokenize a few dialogues (one batched call for the passages with offsets, one for
     every question and answer), cut the windows and label them."""
-    plain = dict(add_special_tokens=False, return_attention_mask=False,
-                 return_token_type_ids=False)
-    encoded = tokenizer([d.passage for d in dialogues], return_offsets_mapping=True, **plain)
+    passages = encode_batch(tokenizer, [d.passage for d in dialogues])
     with_answers = config.history_len > 0
     texts = [text for d in dialogues for t in d.turns
              for text in ((t.question, t.answer) if with_answers else (t.question,))]
-    text_ids = tokenizer(texts, **plain)["input_ids"] if texts else []
+    text_ids = [e.ids for e in encode_batch(tokenizer, texts)]
     per_turn = 2 if with_answers else 1
     sep_id = _special_ids(tokenizer)[1]
 
-    passage_lengths = np.array([len(ids) for ids in encoded["input_ids"]], dtype=np.int64)
+    passage_ids = [e.ids for e in passages]
+    passage_lengths = np.array([len(ids) for ids in passage_ids], dtype=np.int64)
     passage_start = _starts(passage_lengths)
-    passage_offsets = _flat(encoded["offset_mapping"], width=2)
+    passage_offsets = _flat([e.offsets for e in passages], width=2)
     stats = {"turns": 0, "span_turns": 0, "unmappable_spans": 0, "windows_without_span": 0}
     examples: List[ExampleRecord] = []
     queries: List[List[int]] = []
@@ -291,7 +304,7 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
 
     table = np.array(rows, dtype=np.int64).reshape(-1, 6)
     query_length = np.array([len(q) for q in queries], dtype=np.int64)
-    return _Plan(first_example, examples, _flat(encoded["input_ids"]), passage_offsets,
+    return _Plan(first_example, examples, _flat(passage_ids), passage_offsets,
                  passage_start, _flat(queries), _starts(query_length), query_length,
                  *table.T, stats)
 
