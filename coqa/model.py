@@ -39,6 +39,12 @@ WEIGHTS_NAME = "model.safetensors"
 ENCODER_CONFIG_NAME = "config.json"
 MODEL_CONFIG_NAME = "convqa_config.json"
 ATTN_IMPLEMENTATION = "sdpa"
+# "fan_in": normal weights with std 1 / sqrt(3 * fan_in), the spread of PyTorch's default
+# Linear init; 0.0208 at BERT-base's width 768, so BERT-base heads start as the published
+# ones did. "bert": std = the encoder's initializer_range (0.02) at every width, which at
+# width 64 makes each head layer shrink its input 4x, two layers 16x: on tiny encoders the
+# heads then learn only their biases (a constant unknown score, yes == no).
+HEAD_INITS = ("fan_in", "bert")
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class ModelConfig:
     rtransformer_ffn: int = 3072
     rtransformer_bidirectional: bool = False
     head_dropout: float = 0.1
+    head_init: str = "fan_in"
     half_precision_padding_logit: float = -1e4
 
     def __post_init__(self):
@@ -73,6 +80,9 @@ class ModelConfig:
         for name in ("middle_dropout", "head_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.head_init not in HEAD_INITS:
+            raise ValueError(f"head_init must be one of {', '.join(HEAD_INITS)}, "
+                             f"got {self.head_init!r}")
         if self.half_precision_padding_logit >= 0:
             raise ValueError("half_precision_padding_logit must be negative")
 
@@ -130,11 +140,13 @@ class ConvQAModel(nn.Module):
         self.yes_no_head = MLPHead(hidden, 2, config.head_dropout)
         self._init_heads(encoder.config.initializer_range)
 
-    def _init_heads(self, std: float) -> None:
-        """BERT-style initialisation (normal weights, zero bias) for the head layers."""
+    def _init_heads(self, initializer_range: float) -> None:
+        """Normal weights (std per `config.head_init`, see HEAD_INITS) and zero biases."""
         for head in (self.span_head, self.unknown_head, self.attention_head, self.yes_no_head):
             for module in head.modules():
                 if isinstance(module, nn.Linear):
+                    std = initializer_range if self.config.head_init == "bert" \
+                        else (3 * module.in_features) ** -0.5
                     nn.init.normal_(module.weight, std=std)
                     nn.init.zeros_(module.bias)
 

@@ -34,7 +34,6 @@ from evaluate.answer_kinds import NO_TEXT, UNKNOWN_TEXT, YES_TEXT
 NUM_SPECIAL = 3  # classes 0 yes, 1 no, 2 unknown; 3 + j is sequence position j
 SPECIAL_CANDIDATES = (("yes", YES_TEXT), ("no", NO_TEXT), ("unknown", UNKNOWN_TEXT))
 NULL_SCORE_REDUCE = ("min", "max")
-MAX_CONTEXT_TIE_WEIGHT = 0.01  # the old token_is_max_context: longer windows win ties
 
 
 @dataclass(frozen=True)
@@ -65,19 +64,25 @@ def max_context_mask(example_index: np.ndarray, offsets: np.ndarray) -> np.ndarr
     """(N, L) bool: True where the window token at that position has, among all the windows
     of its turn, the most context: min(window tokens left of it, right of it) + 0.01 *
     window length; on a tie the first window. A passage token is known by its character
-    range, which is the same in every window that holds it."""
+    range, which is the same in every window that holds it (passages up to 2 million
+    characters, windows up to 1024 tokens)."""
     valid = offsets[:, :, 0] >= 0  # (N, L)
     rank = np.cumsum(valid, axis=1) - 1  # (N, L) position inside the window
     length = valid.sum(axis=1, keepdims=True)  # (N, 1)
-    score = np.minimum(rank, length - 1 - rank) + MAX_CONTEXT_TIE_WEIGHT * length  # (N, L)
+    # Integer score: context * 1024 + window length (< 1024 positions) orders as
+    # context + 0.01 * length does.
+    score = np.minimum(rank, length - 1 - rank) * 1024 + length  # (N, L)
     feature, position = np.nonzero(valid)
-    example = np.asarray(example_index)[feature]
-    chars = offsets[feature, position]  # (T, 2)
-    # Sort by token (example, char start, char end), then best score, then first feature.
-    order = np.lexsort((feature, -score[feature, position], chars[:, 1], chars[:, 0], example))
-    key = np.stack([example[order], chars[order, 0], chars[order, 1]], axis=1)
+    chars = offsets[feature, position].astype(np.int64)  # (T, 2)
+    # One int64 per token (example, char start, char end), one per candidate window
+    # (best score first, then the first feature); the first row of each token wins.
+    token = (np.asarray(example_index, dtype=np.int64)[feature] << 42) | (chars[:, 0] << 21) \
+        | chars[:, 1]
+    preference = ((1 << 30) - score[feature, position].astype(np.int64)) << 32 | feature
+    order = np.lexsort((preference, token))
+    sorted_token = token[order]
     first = np.ones(len(order), dtype=bool)
-    first[1:] = np.any(key[1:] != key[:-1], axis=1)
+    first[1:] = sorted_token[1:] != sorted_token[:-1]
     mask = np.zeros(valid.shape, dtype=bool)
     mask[feature[order[first]], position[order[first]]] = True
     return mask

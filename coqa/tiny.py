@@ -6,14 +6,13 @@ layout of any local checkpoint: config.json, vocab.txt, tokenizer files, model.s
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from coqa.cli import exit_on_bad_input, setup_logging
+from coqa.cli import OneLineParser, UsageError, exit_on_bad_input, setup_logging
 from coqa.readers import load_dialogues
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -77,15 +76,23 @@ def dialogue_texts(paths: Sequence[str]) -> Iterable[str]:
 
 @exit_on_bad_input
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m coqa.tiny", description=__doc__)
+    parser = OneLineParser(prog="python -m coqa.tiny", description=__doc__)
     parser.add_argument("--data", nargs="+", required=True, help="files whose characters form the vocab")
     parser.add_argument("--out", required=True, help="folder to write")
     parser.add_argument("--hidden_size", type=int, default=TinyBertConfig.hidden_size, help="hidden size")
     parser.add_argument("--layers", type=int, default=TinyBertConfig.num_hidden_layers, help="layers")
+    parser.add_argument("--dropout", type=float, default=TinyBertConfig.dropout,
+                        help="hidden and attention dropout")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the contents of a non-empty --out folder")
     args = parser.parse_args(argv)
     setup_logging()
+    out_dir = Path(args.out)
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not args.overwrite:
+        raise UsageError(f"--out {out_dir} is not empty (it may hold a trained model); "
+                         f"pass --overwrite to replace it")
     config = TinyBertConfig(hidden_size=args.hidden_size, num_hidden_layers=args.layers,
-                            intermediate_size=2 * args.hidden_size)
+                            intermediate_size=2 * args.hidden_size, dropout=args.dropout)
     out = write_tiny_bert(args.out, dialogue_texts(args.data), config)
     print(f"Wrote a tiny BERT ({config}) to {out}")
     return 0
