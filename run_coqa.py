@@ -6,7 +6,6 @@ Command lines of the old transformers-coqa `run_coqa.py` run unchanged; see --he
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -14,58 +13,44 @@ from typing import Optional, Sequence
 
 import torch
 
-from coqa.adversarial import AdversarialConfig
-from coqa.arguments import build_parser
-from coqa.cli import UsageError, exit_on_bad_input, setup_logging
-from coqa.distributed import barrier, cleanup_distributed, init_distributed, log_level
-from coqa.evaluation import InferenceConfig
-from coqa.feature_display import log_features
-from coqa.features import FeatureConfig
-from coqa.loading import encoder_max_positions, load_model, load_tokenizer
-from coqa.model import ModelConfig, count_parameters
-from coqa.pipeline import (DataSettings, checkpoint_saver, during_training_evaluator,
-                           evaluation_targets, load_features, predict_and_score,
-                           prepare_output_dir, resolve_data_file, save_final, write_json)
-from coqa.postprocess import PostprocessConfig
-from coqa.training import TrainConfig, set_seed, train
+from coqa.cli import (UsageError, exit_on_bad_input, precision_from, prepare_output_dir,
+                      setup_logging, train_config_from)
+from coqa.data.cache import write_json
+from coqa.data.folders import encoder_max_positions, load_tokenizer
+from coqa.extractive.arguments import build_parser
+from coqa.extractive.display import log_features
+from coqa.extractive.features import FeatureConfig
+from coqa.extractive.inference import InferenceConfig
+from coqa.extractive.loading import load_model
+from coqa.extractive.model import ModelConfig
+from coqa.extractive.postprocess import PostprocessConfig
+from coqa.extractive.steps import (DataSettings, during_training_evaluator, evaluation_targets,
+                                   load_features, predict_and_score, resolve_data_file)
+from coqa.train.checkpoints import model_saver, save_final
+from coqa.train.config import AdversarialConfig
+from coqa.train.distributed import barrier, cleanup_distributed, init_distributed, log_level
+from coqa.train.loop import train
+from coqa.train.optim import count_parameters
+from coqa.train.rng import set_seed
 
 logger = logging.getLogger("run_coqa")
 
 
-def precision_of(args) -> str:
-    if args.fp16 and args.bf16:
-        raise UsageError("--fp16 and --bf16 cannot be combined")
-    if args.fp16 and (args.no_cuda or not torch.cuda.is_available()):
-        raise UsageError("--fp16 needs a CUDA GPU (use --bf16 on CPU)")
-    return "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
-
-
 def configs_from(args):
-    """Typed configs from the flags, built once; invalid combinations become UsageErrors."""
-    try:
-        features = FeatureConfig(max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
-                                 max_query_length=args.max_query_length,
-                                 history_len=args.history_len)
-        model = ModelConfig(middle=args.middle,
-                            rtransformer_bidirectional=args.rtransformer_bidirectional)
-        post = PostprocessConfig(n_best_size=args.n_best_size,
-                                 max_answer_length=args.max_answer_length,
-                                 null_score_reduce=args.null_score_reduce,
-                                 max_context_only=args.max_context_only)
-        adversarial = AdversarialConfig(method=args.adversarial_method if args.adversarial else None,
-                                        epsilon=args.adversarial_epsilon, pgd_steps=args.pgd_steps)
-        train_config = TrainConfig(
-            output_dir=args.output_dir, per_device_batch_size=args.per_gpu_train_batch_size,
-            gradient_accumulation_steps=args.gradient_accumulation_steps,
-            learning_rate=args.learning_rate, weight_decay=args.weight_decay,
-            adam_epsilon=args.adam_epsilon, max_grad_norm=args.max_grad_norm,
-            num_train_epochs=args.num_train_epochs, max_steps=args.max_steps,
-            warmup_steps=args.warmup_steps, logging_steps=args.logging_steps,
-            save_steps=args.save_steps, seed=args.seed, precision=precision_of(args),
-            torch_compile=args.torch_compile, resume_from_checkpoint=args.resume_from_checkpoint,
-            adversarial=adversarial)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+    """Typed configs from the flags, built once; invalid values raise ConfigError."""
+    features = FeatureConfig(max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+                             max_query_length=args.max_query_length, history_len=args.history_len)
+    model = ModelConfig(middle=args.middle,
+                        rtransformer_bidirectional=args.rtransformer_bidirectional)
+    post = PostprocessConfig(n_best_size=args.n_best_size, max_answer_length=args.max_answer_length,
+                             null_score_reduce=args.null_score_reduce,
+                             max_context_only=args.max_context_only)
+    adversarial = AdversarialConfig(method=args.adversarial_method if args.adversarial else None,
+                                    epsilon=args.adversarial_epsilon, pgd_steps=args.pgd_steps)
+    train_config = train_config_from(
+        args, precision_from(args, torch.cuda.is_available()),
+        num_train_epochs=args.num_train_epochs, max_steps=args.max_steps,
+        warmup_steps=args.warmup_steps, adversarial=adversarial)
     return features, model, post, train_config
 
 
@@ -118,10 +103,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             evaluate_fn = during_training_evaluator(
                 model, load_features(predict_file, "dev", tokenizer, data), predict_file,
                 output_dir, inference, post_config, dist.device)
-        train(model, train_features, train_config, checkpoint_saver(tokenizer, args_dict),
-              dist=dist, evaluate_fn=evaluate_fn)
+        save_model = model_saver(tokenizer, args_dict)
+        train(model, train_features, train_config, save_model, dist=dist, evaluate_fn=evaluate_fn)
         if dist.is_main:
-            save_final(model, tokenizer, args_dict, output_dir)
+            save_final(save_model, model, output_dir)
 
     if (args.do_eval or args.do_predict) and dist.is_main:
         predict_file = resolve_data_file(args.data_dir, args.predict_file, "--predict_file")

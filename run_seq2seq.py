@@ -15,64 +15,50 @@ from typing import Optional, Sequence
 
 import torch
 
-from coqa.cli import UsageError, exit_on_bad_input, setup_logging
-from coqa.distributed import barrier, cleanup_distributed, init_distributed, log_level
-from coqa.errors import DataError
-from coqa.loading import load_tokenizer
-from coqa.model import count_parameters
-from coqa.pipeline import prepare_output_dir, write_json
-from coqa.training import TrainConfig, set_seed, train
+from coqa.cli import (UsageError, exit_on_bad_input, precision_from, prepare_output_dir,
+                      setup_logging, train_config_from)
+from coqa.data.cache import write_json
+from coqa.data.folders import encoder_max_positions, load_tokenizer
+from coqa.train.checkpoints import model_saver
+from coqa.train.distributed import barrier, cleanup_distributed, init_distributed, log_level
+from coqa.train.loop import train
+from coqa.train.optim import count_parameters
+from coqa.train.rng import set_seed
 from seq2seq.arguments import build_parser, ignored_flags
-from seq2seq.data import SourceConfig, load_or_build_examples, log_examples
+from seq2seq.config import SourceConfig
 from seq2seq.decoding import DecodeConfig, resolve_ignore_ids
+from seq2seq.examples import load_or_build_examples, log_examples
 from seq2seq.model import Seq2SeqConfig
-from seq2seq.pipeline import (check_lengths, checkpoint_saver, decode_answers, encoder_positions,
-                              load_seq2seq_model, read_trained_args, training_set,
-                              write_answers)
+from seq2seq.steps import (check_lengths, decode_answers, load_seq2seq_model, read_trained_args,
+                           training_set, write_answers)
 
 logger = logging.getLogger("run_seq2seq")
 DEFAULT_HISTORY = "QAQAFQ"
 
 
-def precision_of(args) -> str:
-    if args.fp16 and (args.no_cuda or not torch.cuda.is_available()):
-        raise UsageError("--fp16 needs a CUDA GPU (use --bf16 on CPU)")
-    return "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
-
-
-def fine_tune(args, dist, tokenizer) -> None:
+def fine_tune(args, args_dict: dict, dist, tokenizer) -> None:
     """Train on --train_file and save the model into --output_dir."""
     for flag in ("train_file", "output_dir", "model_name_or_path"):
         if not getattr(args, flag):
             raise UsageError(f"--{flag} is required for training")
-    try:
-        source = SourceConfig(max_source_seq_length=args.max_source_seq_length,
-                              max_target_seq_length=args.max_target_seq_length,
-                              history_format=args.history_format,
-                              history_tokens=args.history_tokens,
-                              window_stride=args.window_stride,
-                              history_turns=2 if args.history_turns is None else args.history_turns)
-        model_config = Seq2SeqConfig(
-            max_source_length=args.max_source_seq_length, max_target_length=args.max_target_seq_length,
-            mask_way=args.mask_way, label_smoothing=args.label_smoothing, keep_prob=args.keep_prob,
-            random_prob=args.random_prob, mask_token_id=tokenizer.mask_token_id,
-            sep_token_id=tokenizer.sep_token_id)
-        epochs = args.num_training_epochs if args.num_training_steps <= 0 else 0
-        train_config = TrainConfig(
-            output_dir=args.output_dir, per_device_batch_size=args.per_gpu_train_batch_size,
-            gradient_accumulation_steps=args.gradient_accumulation_steps,
-            learning_rate=args.learning_rate, weight_decay=args.weight_decay,
-            adam_epsilon=args.adam_epsilon, max_grad_norm=args.max_grad_norm,
-            num_train_epochs=float(epochs), max_steps=args.num_training_steps,
-            warmup_steps=args.num_warmup_steps, logging_steps=args.logging_steps,
-            save_steps=args.save_steps, seed=args.seed, precision=precision_of(args),
-            torch_compile=args.torch_compile, resume_from_checkpoint=args.resume_from_checkpoint)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+    source = SourceConfig(max_source_seq_length=args.max_source_seq_length,
+                          max_target_seq_length=args.max_target_seq_length,
+                          history_format=args_dict["history_format"],
+                          max_query_length=args.history_tokens, doc_stride=args.window_stride,
+                          history_len=2 if args.history_turns is None else args.history_turns)
+    model_config = Seq2SeqConfig(
+        max_source_length=args.max_source_seq_length, max_target_length=args.max_target_seq_length,
+        mask_way=args.mask_way, label_smoothing=args.label_smoothing, keep_prob=args.keep_prob,
+        random_prob=args.random_prob, mask_token_id=tokenizer.mask_token_id,
+        sep_token_id=tokenizer.sep_token_id)
+    epochs = args.num_training_epochs if args.num_training_steps <= 0 else 0
+    train_config = train_config_from(
+        args, precision_from(args, torch.cuda.is_available()), num_train_epochs=float(epochs),
+        max_steps=args.num_training_steps, warmup_steps=args.num_warmup_steps)
     output_dir = prepare_output_dir(args.output_dir, True, True, bool(args.resume_from_checkpoint))
     barrier(dist)
     if dist.is_main:
-        write_json(output_dir / "args.json", vars(args))
+        write_json(output_dir / "args.json", args_dict)
     model = load_seq2seq_model(args.resume_from_checkpoint or args.model_name_or_path,
                                model_config, trained=bool(args.resume_from_checkpoint))
     logger.info("Total parameter number: %d", count_parameters(model))
@@ -85,10 +71,10 @@ def fine_tune(args, dist, tokenizer) -> None:
         barrier(dist)
     log_examples(data, tokenizer, count=3)
     model.to(dist.device)
-    train(model, training_set(data, model, args.seed), train_config,
-          checkpoint_saver(tokenizer, vars(args)), dist=dist)
+    save_model = model_saver(tokenizer, args_dict)
+    train(model, training_set(data, model, args.seed), train_config, save_model, dist=dist)
     if dist.is_main:
-        checkpoint_saver(tokenizer, vars(args))(model, output_dir)
+        save_model(model, output_dir)
         logger.info("Saving model to %s", output_dir)
 
 
@@ -109,7 +95,7 @@ def decode_file(args, dist, tokenizer) -> None:
         logger.info("Ignored (decode_seq2seq.py flags with no counterpart here): %s",
                     ", ".join(ignored))
     # An s2s-ft ckpt-N folder has no seq2seq_config.json: s2s-ft's settings, these lengths.
-    total = args.max_seq_length or encoder_positions(args.model_path, args.config_path)
+    total = args.max_seq_length or encoder_max_positions(args.model_path, config_file=args.config_path)
     fallback = Seq2SeqConfig(max_source_length=max(2, total - args.max_tgt_length),
                              max_target_length=args.max_tgt_length,
                              mask_token_id=tokenizer.mask_token_id,
@@ -122,15 +108,12 @@ def decode_file(args, dist, tokenizer) -> None:
     data = load_or_build_examples(args.input_file, tokenizer, source, False,
                                   args.cache_dir or str(Path(args.output_file).parent),
                                   skip_invalid=args.skip_invalid)
-    try:
-        config = DecodeConfig(beam_size=args.beam_size, max_tgt_length=args.max_tgt_length,
-                              min_len=args.min_len, length_penalty=args.length_penalty,
-                              forbid_duplicate_ngrams=args.forbid_duplicate_ngrams,
-                              ngram_size=args.ngram_size, forbid_ignore_word=args.forbid_ignore_word,
-                              method=args.decode_method)
-        ignore = resolve_ignore_ids(args.forbid_ignore_word, tokenizer.get_vocab())
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+    config = DecodeConfig(beam_size=args.beam_size, max_tgt_length=args.max_tgt_length,
+                          min_len=args.min_len, length_penalty=args.length_penalty,
+                          forbid_duplicate_ngrams=args.forbid_duplicate_ngrams,
+                          ngram_size=args.ngram_size, forbid_ignore_word=args.forbid_ignore_word,
+                          method=args.decode_method)
+    ignore = resolve_ignore_ids(args.forbid_ignore_word, tokenizer.get_vocab())
     if args.subset > 0:
         data = data.subset(args.subset)
     passages = data.passages if args.do_rule else None
@@ -167,15 +150,12 @@ def decode_source(args, model_config: Seq2SeqConfig) -> SourceConfig:
         return value if value is not None else trained.get(name, default)
 
     turns = pick("history_turns", None)
-    try:
-        return SourceConfig(max_source_seq_length=length,
-                            max_target_seq_length=max(2, model_config.max_target_length),
-                            history_format=pick("history_format", None) or DEFAULT_HISTORY,
-                            history_tokens=pick("history_tokens", None),
-                            window_stride=pick("window_stride", None),
-                            history_turns=2 if turns is None else turns)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+    return SourceConfig(max_source_seq_length=length,
+                        max_target_seq_length=max(2, model_config.max_target_length),
+                        history_format=pick("history_format", None) or DEFAULT_HISTORY,
+                        max_query_length=pick("history_tokens", None),
+                        doc_stride=pick("window_stride", None),
+                        history_len=2 if turns is None else turns)
 
 
 def score_decoded(gold_file: str, prediction_file: str, subset: bool) -> dict:
@@ -195,24 +175,19 @@ def score_decoded(gold_file: str, prediction_file: str, subset: bool) -> dict:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     decoding = args.do_decode or bool(args.model_path and args.input_file and not args.train_file)
-    if not decoding and args.history_format is None:
-        args.history_format = DEFAULT_HISTORY  # saved in args.json for decoding
+    # Training saves the history format it used in args.json, for decoding to pick up.
+    args_dict = {**vars(args), "history_format": args.history_format or DEFAULT_HISTORY}
     dist = init_distributed(args.no_cuda, args.local_rank)
     setup_logging(log_level(dist))
     logger.info("Training/evaluation parameters %s", args)
     set_seed(args.seed)
     tokenizer = load_tokenizer(args.tokenizer_name or args.model_path or args.model_name_or_path or "",
                                True if args.do_lower_case else None)
-    try:
-        if decoding:
-            if dist.is_main:
-                decode_file(args, dist, tokenizer)
-        else:
-            fine_tune(args, dist, tokenizer)
-    except ValueError as err:  # impossible lengths reported by the data layer
-        if isinstance(err, DataError):
-            raise
-        raise UsageError(str(err)) from None
+    if decoding:
+        if dist.is_main:
+            decode_file(args, dist, tokenizer)
+    else:
+        fine_tune(args, args_dict, dist, tokenizer)
     cleanup_distributed()
     return 0
 

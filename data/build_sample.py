@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 # Run as `python data/build_sample.py` from the repository root: make `coqa` importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from coqa.convqa_format import answer_statistics, occurrences, percent  # noqa: E402
+from coqa.data.convqa_format import answer_statistics, occurrences, percent  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 SRC_DIR = ROOT / "sample_src"

@@ -27,8 +27,7 @@ from pathlib import Path  # noqa: E402
 from typing import List  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_evaluate import TURNS_PER_DIALOGUE, _answer, _prediction  # noqa: E402
+from scripts.bench_evaluate import TURNS_PER_DIALOGUE, random_answer, random_prediction  # noqa: E402
 from evaluate.compare import main as compare_main  # noqa: E402
 
 DOMAINS = ("儿童故事", "热点新闻", "历史", "育儿知识")
@@ -39,7 +38,7 @@ def write_files(folder: Path, turns: int, runs: int) -> List[Path]:
     rng = random.Random(0)
     data = []
     for index in range(-(-turns // TURNS_PER_DIALOGUE)):
-        answers = [_answer(rng) for _ in range(TURNS_PER_DIALOGUE)]
+        answers = [random_answer(rng) for _ in range(TURNS_PER_DIALOGUE)]
         data.append({"Source": DOMAINS[index % len(DOMAINS)], "Passage": "".join(answers),
                      "id": index,
                      "Questions": [{"input_text": "问题？", "turn_id": t, "question_type": "factoid"}
@@ -52,7 +51,7 @@ def write_files(folder: Path, turns: int, runs: int) -> List[Path]:
     for run in range(runs):
         run_rng = random.Random(run + 1)
         preds = [{"id": str(d["id"]), "turn_id": a["turn_id"],
-                  "answer": _prediction(run_rng, a["input_text"])}
+                  "answer": random_prediction(run_rng, a["input_text"])}
                  for d in data for a in d["Answers"]]
         paths.append(folder / f"run{run}.json")
         paths[-1].write_text(json.dumps(preds, ensure_ascii=False), encoding="utf-8")

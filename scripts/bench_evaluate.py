@@ -31,32 +31,32 @@ SOURCES = ("mctest", "gutenberg", "race", "cnn", "wikipedia", "reddit", "science
 TURNS_PER_DIALOGUE = 10
 
 
-def _answer(rng: random.Random) -> str:
+def random_answer(rng: random.Random) -> str:
     """15-30 characters of Chinese with the odd comma, ending in 。 half the time."""
     text = "".join(rng.choice(CHARS) if rng.random() > 0.08 else rng.choice(PUNCT)
                    for _ in range(rng.randint(15, 30)))
     return text + "。" if rng.random() < 0.5 else text
 
 
-def _prediction(rng: random.Random, gold: str) -> str:
+def random_prediction(rng: random.Random, gold: str) -> str:
     """Exact, a shifted overlapping span, a special answer or unrelated text."""
     roll = rng.random()
     if roll < 0.2:
         return gold
     if roll < 0.8:
         start = rng.randint(0, len(gold) // 3)
-        return gold[start:start + rng.randint(8, 25)] + _answer(rng)[:rng.randint(0, 6)]
+        return gold[start:start + rng.randint(8, 25)] + random_answer(rng)[:rng.randint(0, 6)]
     if roll < 0.9:
         return rng.choice(("是的", "不是", "无法作答"))
-    return _answer(rng)
+    return random_answer(rng)
 
 
 def _dialogue(rng: random.Random, index: int) -> Tuple[Dict, List[Dict]]:
     """One CoQA-format dialogue and its predictions."""
-    golds = [[_answer(rng) for _ in range(4 if index % 4 == 0 else 1)]
+    golds = [[random_answer(rng) for _ in range(4 if index % 4 == 0 else 1)]
              for _ in range(TURNS_PER_DIALOGUE)]
     # About half the main answers occur in the story, so answer kinds are mixed.
-    story = "".join(g[0] if rng.random() < 0.5 else _answer(rng) for g in golds)
+    story = "".join(g[0] if rng.random() < 0.5 else random_answer(rng) for g in golds)
     turn_ids = range(1, TURNS_PER_DIALOGUE + 1)
     dialogue = {
         "source": SOURCES[index % len(SOURCES)], "id": f"dialogue-{index}", "story": story,
@@ -66,7 +66,7 @@ def _dialogue(rng: random.Random, index: int) -> Tuple[Dict, List[Dict]]:
                                         for t, g in zip(turn_ids, golds)]
                                for k in range(len(golds[0]) - 1)},
     }
-    preds = [{"id": dialogue["id"], "turn_id": t, "answer": _prediction(rng, g[0])}
+    preds = [{"id": dialogue["id"], "turn_id": t, "answer": random_prediction(rng, g[0])}
              for t, g in zip(turn_ids, golds)]
     return dialogue, preds
 

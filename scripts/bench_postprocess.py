@@ -32,10 +32,10 @@ def main() -> int:
     args = parser.parse_args()
     from transformers import AutoTokenizer
 
-    from coqa.convert import convert_squad
-    from coqa.features import FeatureConfig, build_features
-    from coqa.postprocess import PostprocessConfig, max_context_mask, predict_answers
-    from coqa.readers import load_dialogues
+    from coqa.tools.convert import convert_squad
+    from coqa.extractive.features import FeatureConfig, build_features
+    from coqa.extractive.postprocess import PostprocessConfig, max_context_mask, predict_answers
+    from coqa.data.readers import load_dialogues
 
     tokenizer = AutoTokenizer.from_pretrained(str(SHARED / "models" / "bert-base-chinese"))
     converted, _ = convert_squad(SHARED / "data" / "drcd" / "DRCD_dev.json", "DRCD")

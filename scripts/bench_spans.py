@@ -1,4 +1,4 @@
-"""Time the best-F1 span search (coqa.spans) against a plain Python double loop.
+"""Time the best-F1 span search (coqa.data.spans) against a plain Python double loop.
 
 Usage: python scripts/bench_spans.py [--shared ../shared]
 Free-form answers are simulated from the real passages of ../shared (CoQA stories,
@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from coqa.spans import best_f1_span  # noqa: E402
+from coqa.data.spans import best_f1_span  # noqa: E402
 
 
 def passages(shared: Path):
@@ -71,7 +71,7 @@ def main() -> None:
     for passage, answer in cases:
         best_f1_span(passage, answer)
     fast = time.perf_counter() - began
-    print(f"coqa.spans: {len(cases)} answers over passages of {chars / len(cases):.0f} chars "
+    print(f"coqa.data.spans: {len(cases)} answers over passages of {chars / len(cases):.0f} chars "
           f"on average (max {max(len(p) for p, _ in cases)}): {fast:.2f} s, "
           f"{1000 * fast / len(cases):.2f} ms/answer")
     longest = sorted(cases, key=lambda case: -len(case[0]))[:args.reference_samples]
@@ -85,7 +85,7 @@ def main() -> None:
         best_f1_span(passage, answer)
     quick = (time.perf_counter() - began) / len(longest)
     print(f"longest {len(longest)} passages (>= {len(longest[-1][0])} chars): double loop "
-          f"{1000 * slow:.0f} ms/answer, coqa.spans {1000 * quick:.2f} ms/answer "
+          f"{1000 * slow:.0f} ms/answer, coqa.data.spans {1000 * quick:.2f} ms/answer "
           f"({slow / quick:.0f}x faster)")
 
 

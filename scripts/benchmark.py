@@ -28,7 +28,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -41,20 +40,23 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from coqa.convert import convert_squad  # noqa: E402
-from coqa.evaluation import InferenceConfig, predict_logits  # noqa: E402
-from coqa.features import NUM_SPECIAL, FeatureConfig, FeatureSet, build_features  # noqa: E402
-from coqa.model import ConvQAModel, ModelConfig  # noqa: E402
-from coqa.readers import load_dialogues  # noqa: E402
-from coqa.training import TrainConfig, build_optimizer, build_scheduler  # noqa: E402
+from scripts.bench_common import (autocast, cpu_name, cpu_snapshot, fmt, load_average,  # noqa: E402
+                          other_cpu_share, peak_flops_of, percent, synchronize,
+                          write_results)
+from coqa.tools.convert import convert_squad  # noqa: E402
+from coqa.extractive.inference import InferenceConfig, predict_logits  # noqa: E402
+from coqa.extractive.labels import NUM_SPECIAL  # noqa: E402
+from coqa.extractive.features import FeatureConfig, FeatureSet, build_features  # noqa: E402
+from coqa.extractive.model import ConvQAModel, ModelConfig  # noqa: E402
+from coqa.data.readers import load_dialogues  # noqa: E402
+from coqa.train.config import TrainConfig  # noqa: E402
+from coqa.train.distributed import single_process  # noqa: E402
+from coqa.train.step import OptimizerStep  # noqa: E402
 
 logger = logging.getLogger("benchmark")
 
 DRCD_DEV = "data/drcd/DRCD_dev.json"
 MODEL_DIR = "models/bert-base-chinese"
-# Dense bf16 tensor-core peak of an H100 SXM; other devices print "n/a" unless
-# --peak-tflops is given.
-H100_BF16_PEAK_FLOPS = 989e12
 TARGETS = {"preprocess": 1.5, "train": 1.15, "eval": 1.1}
 # Defaults that depend on the device: (timed training steps, warm-up steps, eval batches).
 DEVICE_DEFAULTS = {"cpu": (5, 1, 4), "cuda": (20, 3, 40)}
@@ -118,10 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def bench_config(args: argparse.Namespace) -> BenchConfig:
     steps, warmup, eval_batches = DEVICE_DEFAULTS[args.device]
-    peak = args.peak_tflops * 1e12 if args.peak_tflops else None
-    if peak is None and args.device == "cuda" and args.precision == "bf16" \
-            and "H100" in torch.cuda.get_device_name():
-        peak = H100_BF16_PEAK_FLOPS
+    peak = (args.peak_tflops * 1e12 if args.peak_tflops
+            else peak_flops_of(torch.device(args.device), args.precision))
     return BenchConfig(device=args.device, precision=args.precision, batch_size=args.batch_size,
                        eval_batch_size=args.eval_batch_size or args.batch_size,
                        steps=args.steps or steps,
@@ -133,58 +133,6 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
 
 
 # ---------------------------------------------------------------- timing helpers
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_average() -> Optional[float]:
-    """The 1-minute load average: other work on the machine slows both sides alike
-    (ours and bare alternate), but the absolute figures drop."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
-        return None
-
-
-def cpu_snapshot() -> Optional[tuple[float, float, float]]:
-    """(busy CPU seconds of the whole machine, of this process, wall clock), Linux only."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-        # user nice system idle iowait irq softirq steal (guest time is inside user).
-        ticks = [int(value) for value in fields[:8]]
-        busy = sum(ticks) - ticks[3] - ticks[4]
-        return busy / os.sysconf("SC_CLK_TCK"), time.process_time(), time.perf_counter()
-    except (OSError, ValueError, IndexError, AttributeError):
-        return None
-
-
-def other_cpu_share(start: Optional[tuple[float, float, float]]) -> Optional[float]:
-    """Share of the machine's CPU time that other processes used since `start`: 0 on a
-    quiet machine; on 2 cores, 0.5 means another job kept one core busy throughout."""
-    end = cpu_snapshot()
-    if start is None or end is None:
-        return None
-    machine, own, wall = (b - a for a, b in zip(start, end))
-    return round(max(0.0, machine - own) / (wall * (os.cpu_count() or 1)), 3)
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def autocast(config: BenchConfig):
-    return torch.autocast(config.device, dtype=torch.bfloat16,
-                          enabled=config.precision == "bf16")
-
 
 def alternate(ours: Callable[[], None], bare: Callable[[], None], rounds: int,
               device: torch.device) -> tuple[List[float], List[float]]:
@@ -292,8 +240,7 @@ def bench_training(ours_model: ConvQAModel, bare_model: torch.nn.Module, feature
     train_config = TrainConfig(output_dir="", per_device_batch_size=config.batch_size,
                                precision=config.precision)
     total = config.warmup_steps + config.steps
-    optimizer = build_optimizer(ours_model, train_config)
-    scheduler = build_scheduler(optimizer, 0, total + 1)
+    ours_step = OptimizerStep(ours_model, features, train_config, single_process(device), total + 1)
     bare_optimizer = torch.optim.AdamW(bare_model.parameters(), lr=train_config.learning_rate,
                                        eps=train_config.adam_epsilon)
     ours_model.train()
@@ -305,23 +252,15 @@ def bench_training(ours_model: ConvQAModel, bare_model: torch.nn.Module, feature
     step = {"ours": 0, "bare": 0}
 
     def ours() -> None:
-        # What training._optimizer_step does for one micro-batch: CPU batch to the device,
+        # The training loop's own optimizer step, one micro-batch: CPU batch to the device,
         # autocast forward, float loss, backward, clipping, step, schedule, zero_grad.
-        batch = {k: v.to(device, non_blocking=True)
-                 for k, v in features.batch(batches[step["ours"]]).items()}
+        ours_step([batches[step["ours"]].tolist()])
         step["ours"] += 1
-        with autocast(config):
-            loss = ours_model(**batch)["loss"].float()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(ours_model.parameters(), train_config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
 
     def bare() -> None:
         batch = bare_batches[step["bare"]]
         step["bare"] += 1
-        with autocast(config):
+        with autocast(config.device, config.precision):
             loss = bare_model(**batch).loss
         loss.backward()
         bare_optimizer.step()
@@ -341,7 +280,7 @@ def bench_training(ours_model: ConvQAModel, bare_model: torch.nn.Module, feature
         figures["peak_memory_gb"] = torch.cuda.max_memory_allocated(device) / 2 ** 30
     logger.info("Training: ours %.2f seq/s, bare %.2f seq/s", figures["ours_seq_per_s"],
                 figures["bare_seq_per_s"])
-    del optimizer, bare_optimizer
+    del ours_step, bare_optimizer
     ours_model.zero_grad(set_to_none=True)
     bare_model.zero_grad(set_to_none=True)
     return figures
@@ -382,7 +321,7 @@ def bench_evaluation(model: ConvQAModel, features: FeatureSet, encoder_config,
     @torch.inference_mode()
     def bare() -> None:
         for batch in batches:
-            with autocast(config):
+            with autocast(config.device, config.precision):
                 model(**batch)
 
     alternate(ours, bare, 1, device)  # warm-up
@@ -400,14 +339,6 @@ def bench_evaluation(model: ConvQAModel, features: FeatureSet, encoder_config,
 
 # ---------------------------------------------------------------- report
 
-def _fmt(value: Optional[float], digits: int = 1) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _percent(value: Optional[float]) -> str:
-    return "n/a (no stated peak)" if value is None else f"{100 * value:.1f}%"
-
-
 def print_table(results: dict) -> None:
     pre, train, ev = results["preprocess"], results["train"], results["eval"]
     rows = [("preprocessing (examples/s)", pre["ours_examples_per_s"], pre["bare_examples_per_s"],
@@ -422,16 +353,16 @@ def print_table(results: dict) -> None:
         print(f"{name:<28} {ours:>10.2f} {bare:>10.2f} {ratio:>10.3f} {'<= ' + str(target):>8}  "
               f"{'yes' if ratio <= target else 'NO'}")
     for name, figures in (("training", train), ("evaluation", ev)):
-        print(f"{name} model TFLOP/s: ours {_fmt(figures['ours_tflops'], 3)}, bare "
-              f"{_fmt(figures['bare_tflops'], 3)}; MFU: ours {_percent(figures['ours_mfu'])}, "
-              f"bare {_percent(figures['bare_mfu'])}")
+        print(f"{name} model TFLOP/s: ours {fmt(figures['ours_tflops'], 3)}, bare "
+              f"{fmt(figures['bare_tflops'], 3)}; MFU: ours {percent(figures['ours_mfu'])}, "
+              f"bare {percent(figures['bare_mfu'])}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
                         datefmt="%H:%M:%S", level=logging.INFO)
-    for name in ("coqa.features", "coqa.evaluation"):  # one line per timed call: noise
+    for name in ("coqa.extractive.features", "coqa.extractive.inference"):  # one line per timed call: noise
         logging.getLogger(name).setLevel(logging.WARNING)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but torch sees no CUDA device", file=sys.stderr)
@@ -478,7 +409,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"{'n/a' if share is None else f'{100 * share:.0f}%'} of the CPU meanwhile")
     line = json.dumps(results, sort_keys=True)
     if args.output:
-        Path(args.output).write_text(line + "\n", encoding="utf-8")
+        write_results(Path(args.output), results)
     print(line)
     return 0
 

@@ -50,14 +50,17 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import (H100_BF16_PEAK_FLOPS, _fmt, _percent, autocast, cpu_name,  # noqa: E402
-                       cpu_snapshot, load_average, other_cpu_share, synchronize)
-from coqa.training import TrainConfig, build_optimizer, build_scheduler  # noqa: E402
-from seq2seq.data import JSON_LINES, Seq2SeqData  # noqa: E402
+from scripts.bench_common import (autocast, cpu_name, cpu_snapshot, fmt, peak_flops_of,  # noqa: E402
+                          load_average, other_cpu_share, percent, synchronize,
+                          write_results)
+from coqa.train.config import TrainConfig  # noqa: E402
+from coqa.train.distributed import single_process  # noqa: E402
+from coqa.train.step import OptimizerStep  # noqa: E402
+from coqa.data.jsonlines import JSON_LINES  # noqa: E402
+from seq2seq.examples import Seq2SeqData  # noqa: E402
 from seq2seq.decoding import DecodeConfig, DecodeOutput, decode  # noqa: E402
 from seq2seq.model import Seq2SeqConfig, Seq2SeqModel  # noqa: E402
-from seq2seq.pipeline import training_set  # noqa: E402
+from seq2seq.steps import training_set  # noqa: E402
 
 logger = logging.getLogger("benchmark_seq2seq")
 
@@ -158,10 +161,8 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
     def whole(count: int) -> int:
         return batch * math.ceil(count / batch)
 
-    peak = args.peak_tflops * 1e12 if args.peak_tflops else None
-    if peak is None and args.device == "cuda" and args.precision == "bf16" \
-            and "H100" in torch.cuda.get_device_name():
-        peak = H100_BF16_PEAK_FLOPS
+    peak = (args.peak_tflops * 1e12 if args.peak_tflops
+            else peak_flops_of(torch.device(args.device), args.precision))
     return BenchConfig(device=args.device, precision=args.precision,
                        decode_dtype=args.decode_dtype, source_len=args.source_len,
                        max_tgt_length=args.max_tgt_length, decode_batch_size=batch,
@@ -309,28 +310,19 @@ def bench_training(model: Seq2SeqModel, config: BenchConfig, cls_id: int, sep_id
     train_config = TrainConfig(output_dir="", per_device_batch_size=config.batch_size,
                                precision=config.precision)
     total = config.warmup_steps + config.steps
-    optimizer = build_optimizer(model, train_config)
-    scheduler = build_scheduler(optimizer, 0, total + 1)
-    model.train()
     # Full-width sources and targets: every step costs the most the flags allow.
     data = random_data(config.batch_size * total, config.source_len, config.target_len, 1.0,
                        model.vocab_size, cls_id, sep_id, first_word_id, generator)
     batches = [list(range(first, first + config.batch_size))
                for first in range(0, len(data), config.batch_size)]
     data = training_set(data, model, seed=42)  # adds the keyed pseudo tokens, as run_seq2seq.py
+    # The training loop's own optimizer step, one micro-batch: collate on the CPU (with the
+    # pseudo tokens), to the device, autocast forward, float loss, backward, clipping,
+    # step, schedule, zero_grad.
+    optimizer_step = OptimizerStep(model, data, train_config, single_process(device), total + 1)
 
     def step(indices: List[int]) -> None:
-        # What training._optimizer_step does for one micro-batch: collate on the CPU (with
-        # the pseudo tokens), to the device, autocast forward, float loss, backward,
-        # clipping, step, schedule, zero_grad.
-        batch = {k: v.to(device, non_blocking=True) for k, v in data.batch(indices).items()}
-        with autocast(config):
-            loss = model(**batch)["loss"].float()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer_step([indices])
 
     times: List[float] = []
     for index, batch in enumerate(batches):
@@ -393,8 +385,8 @@ def print_table(results: dict) -> None:
         print(f"\ntraining, source {train['source_len']} + target {train['target_len']} "
               f"({train['layout_tokens']} layout tokens), batch {train['batch_size']}, "
               f"{results['config']['precision']}: {train['seq_per_s']:.2f} seq/s, "
-              f"{train['layout_tokens_per_s']:.0f} tokens/s, {_fmt(train['tflops'], 3)} "
-              f"model TFLOP/s, MFU {_percent(train['mfu'])}")
+              f"{train['layout_tokens_per_s']:.0f} tokens/s, {fmt(train['tflops'], 3)} "
+              f"model TFLOP/s, MFU {percent(train['mfu'])}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -465,7 +457,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"{'n/a' if share is None else f'{100 * share:.0f}%'} of the CPU meanwhile")
     line = json.dumps(results, sort_keys=True)
     if args.output:
-        Path(args.output).write_text(line + "\n", encoding="utf-8")
+        write_results(Path(args.output), results)
     print(line)
     return 0
 

@@ -2,7 +2,7 @@
 # The old UniLM seq2seq experiment "QAQAFQ_CN_1" (see ../shared/reference/old_experiment_log.md,
 # 生成式模型微调): fine-tune, decode the dev set, evaluate; every flag spelled out.
 # Edit the paths below, or set any of them in the environment, e.g. a quick check on the sample:
-#   python -m coqa.tiny --data data/sample/train.json data/sample/dev.json --out /tmp/tiny_s2s
+#   python -m coqa.tools.tiny --data data/sample/train.json data/sample/dev.json --out /tmp/tiny_s2s
 #   MODEL_DIR=/tmp/tiny_s2s TRAIN_FILE=data/sample/train.json DEV_FILE=data/sample/dev.json \
 #   OUTPUT_DIR=/tmp/s2s_out CACHE_DIR=/tmp/s2s_out/cache NUM_TRAINING_STEPS=2 SUBSET=8 \
 #   bash scripts/run_seq2seq_qaqafq.sh

@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 from typing import List
 
-from coqa.arguments import add_system_flags
+from coqa.cli import OneLineParser, add_system_flags
+from seq2seq.config import HISTORY_FORMATS
+from seq2seq.decoding import DECODE_METHODS
+from seq2seq.model import MASK_WAYS
 
 MODEL_TYPES = ("unilm", "bert", "roberta", "minilm")
-HISTORY_FORMATS = ("QAQAFQ", "sep", "question_only")
 # decode_seq2seq.py flags that mean nothing here, and why.
 IGNORED_DECODE_FLAGS = {
     "amp": "apex AMP (use --fp16 or --bf16)",
@@ -25,16 +27,18 @@ IGNORED_DECODE_FLAGS = {
 def _model_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model_type", choices=MODEL_TYPES, default="unilm",
-                       help="backbone family (the folder's config decides the shapes)")
+                       help="backbone family: accepted and ignored (the folder's config decides)")
     group.add_argument("--model_name_or_path", default=None,
                        help="local folder: config.json, vocab and weights (transformers format "
                             "or a legacy pytorch_model.bin)")
-    group.add_argument("--config_name", default=None, help="config folder if not model_name_or_path")
+    group.add_argument("--config_name", default=None,
+                       help="accepted for compatibility and ignored (the config.json of "
+                            "model_name_or_path is used)")
     group.add_argument("--tokenizer_name", default=None, help="tokenizer folder if not model_name_or_path")
     group.add_argument("--cache_dir", default=None, help="where to keep feature caches")
     group.add_argument("--do_lower_case", action="store_true",
                        help="lower-case input (the tokenizer folder's setting otherwise)")
-    group.add_argument("--mask_way", choices=("pseudo", "teacher_forcing"), default="pseudo",
+    group.add_argument("--mask_way", choices=MASK_WAYS, default="pseudo",
                        help="s2s-ft pseudo-mask objective, or plain teacher forcing")
 
 
@@ -63,7 +67,9 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
 def _train_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("train")
     group.add_argument("--output_dir", default=None, help="checkpoints and logs")
-    group.add_argument("--log_dir", default=None, help="TensorBoard folder (default output_dir/runs)")
+    group.add_argument("--log_dir", default=None,
+                       help="accepted for compatibility and ignored (TensorBoard writes to "
+                            "output_dir/runs)")
     group.add_argument("--per_gpu_train_batch_size", type=int, default=8, help="batch per device")
     group.add_argument("--learning_rate", type=float, default=5e-5, help="peak AdamW learning rate")
     group.add_argument("--gradient_accumulation_steps", type=int, default=1, help="micro-batches per step")
@@ -115,7 +121,7 @@ def _decode_flags(parser: argparse.ArgumentParser) -> None:
                             "it (case, accents, spacing between Latin words)")
     group.add_argument("--mode", choices=("s2s", "l2r", "both"), default="s2s",
                        help="decode_seq2seq.py's attention mode; only s2s exists here")
-    group.add_argument("--decode_method", choices=("kv_cache", "hidden_states", "recompute"),
+    group.add_argument("--decode_method", choices=DECODE_METHODS,
                        default="kv_cache",
                        help="how each step is computed (same tokens): key/value cache, "
                             "s2s-ft's hidden states, or full recomputation")
@@ -135,7 +141,7 @@ def ignored_flags(args: argparse.Namespace) -> List[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="run_seq2seq.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="UniLM-style seq2seq fine-tuning (default) and beam-search decoding "
                     "(--do_decode, or --model_path and --input_file without --train_file) of "

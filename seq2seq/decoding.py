@@ -33,11 +33,13 @@ from typing import AbstractSet, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
+from coqa.data.errors import ConfigError
 from seq2seq.model import Seq2SeqModel
 from seq2seq.steppers import CachedStepper, HiddenStateStepper, RecomputeStepper
 
 STEPPERS = {"kv_cache": CachedStepper, "hidden_states": HiddenStateStepper,
             "recompute": RecomputeStepper}
+DECODE_METHODS = tuple(STEPPERS)
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,11 @@ class DecodeConfig:
 
     def __post_init__(self):
         if self.method not in STEPPERS:
-            raise ValueError(f"method must be one of {', '.join(STEPPERS)}, got {self.method!r}")
+            raise ConfigError(f"method must be one of {', '.join(STEPPERS)}, got {self.method!r}")
         if self.beam_size < 1 or self.max_tgt_length < 1 or self.ngram_size < 1:
-            raise ValueError("beam_size, max_tgt_length and ngram_size must be at least 1")
+            raise ConfigError("beam_size, max_tgt_length and ngram_size must be at least 1")
         if self.min_len < 0:
-            raise ValueError(f"min_len must be >= 0, got {self.min_len}")
+            raise ConfigError(f"min_len must be >= 0, got {self.min_len}")
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def resolve_ignore_ids(forbid_ignore_word: Optional[str], vocab: Mapping[str, in
              for w in forbid_ignore_word.split("|") if w]
     unknown = [w for w in words if w not in vocab]
     if unknown:
-        raise ValueError(f"forbid_ignore_word: tokens not in the vocabulary: {unknown}")
+        raise ConfigError(f"forbid_ignore_word: tokens not in the vocabulary: {unknown}")
     return frozenset(vocab[w] for w in words)
 
 
@@ -111,7 +113,7 @@ def decode(model: Seq2SeqModel, source_ids: torch.Tensor, source_mask: torch.Ten
     source_ids, source_mask = source_ids.to(device), source_mask.to(device)
     available = model.mlm.config.max_position_embeddings
     if source_ids.shape[1] + config.max_tgt_length > available:
-        raise ValueError(f"source {source_ids.shape[1]} + max_tgt_length {config.max_tgt_length}"
+        raise ConfigError(f"source {source_ids.shape[1]} + max_tgt_length {config.max_tgt_length}"
                          f" exceed the model's {available} positions")
     was_training = model.training
     model.eval()

@@ -52,6 +52,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import BertConfig, BertForMaskedLM
 
+from coqa.data.errors import ConfigError
 from seq2seq.masks import additive_mask, pseudo_layout_allowed, teacher_forcing_allowed
 
 logger = logging.getLogger(__name__)
@@ -96,20 +97,20 @@ class Seq2SeqConfig:
 
     def __post_init__(self):
         if self.mask_way not in MASK_WAYS:
-            raise ValueError(f"mask_way must be one of {MASK_WAYS}, got {self.mask_way!r}")
+            raise ConfigError(f"mask_way must be one of {MASK_WAYS}, got {self.mask_way!r}")
         if self.max_source_length < 2 or self.max_target_length < 1:
-            raise ValueError("max_source_length must be at least 2, max_target_length at least 1")
+            raise ConfigError("max_source_length must be at least 2, max_target_length at least 1")
         if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if min(self.keep_prob, self.random_prob) < 0 or self.keep_prob + self.random_prob > 1:
-            raise ValueError("keep_prob and random_prob must be >= 0 with a sum of at most 1")
+            raise ConfigError("keep_prob and random_prob must be >= 0 with a sum of at most 1")
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "Seq2SeqConfig":
         """Build from a JSON object, refusing unknown keys (a typo must not be ignored)."""
         unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
-            raise ValueError(f"{source}: unknown seq2seq config keys {unknown}")
+            raise ConfigError(f"{source}: unknown seq2seq config keys {unknown}")
         return cls(**values)
 
 
@@ -125,12 +126,12 @@ def resolve_type_ids(encoder_config: BertConfig, config: Seq2SeqConfig) -> Tuple
         target = getattr(encoder_config, "target_type_id", None)
     if source is None or target is None:
         if types not in DEFAULT_TYPE_IDS:
-            raise ValueError(f"type_vocab_size {types} has no default source/target type ids; "
+            raise ConfigError(f"type_vocab_size {types} has no default source/target type ids; "
                              "set source_type_id and target_type_id")
         source = DEFAULT_TYPE_IDS[types][0] if source is None else source
         target = DEFAULT_TYPE_IDS[types][1] if target is None else target
     if not (0 <= source < types and 0 <= target < types):
-        raise ValueError(f"type ids {source}/{target} out of range for type_vocab_size {types}")
+        raise ConfigError(f"type ids {source}/{target} out of range for type_vocab_size {types}")
     return source, target
 
 
@@ -230,7 +231,7 @@ class Seq2SeqModel(nn.Module):
         vocab = mlm.config.vocab_size
         for name in ("mask_token_id", "sep_token_id"):
             if not 0 <= getattr(config, name) < vocab:
-                raise ValueError(f"{name} {getattr(config, name)} is outside the vocabulary "
+                raise ConfigError(f"{name} {getattr(config, name)} is outside the vocabulary "
                                  f"({vocab} tokens)")
         self.source_type_id, self.target_type_id = resolve_type_ids(mlm.config, config)
         self.pad_token_id = mlm.config.pad_token_id or 0
@@ -317,7 +318,7 @@ class Seq2SeqModel(nn.Module):
         position_ids (batch, L), attention_mask (batch, 1, L, L) additive."""
         src_len, tgt_len = source_ids.shape[1], target_ids.shape[1]
         if src_len + tgt_len > self.mlm.config.max_position_embeddings:
-            raise ValueError(f"source {src_len} + target {tgt_len} tokens exceed the "
+            raise ConfigError(f"source {src_len} + target {tgt_len} tokens exceed the "
                              f"{self.mlm.config.max_position_embeddings} positions")
         parts = [source_ids, target_ids] + ([] if pseudo_ids is None else [pseudo_ids])
         input_ids = torch.cat(parts, dim=1)  # (batch, L)

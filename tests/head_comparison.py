@@ -21,15 +21,16 @@ from typing import Callable, Dict, Iterator, List
 
 import torch
 
-from coqa.evaluation import InferenceConfig, predict_logits
-from coqa.features import FeatureConfig, build_features
-from coqa.loading import load_tokenizer
-from coqa.model import ConvQAModel, ModelConfig
-from coqa.postprocess import PostprocessConfig, predict_answers
-from coqa.readers import load_dialogues
-from coqa.synthetic import write_dataset
-from coqa.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
-from coqa.training import TrainConfig, train
+from coqa.extractive.inference import InferenceConfig, predict_logits
+from coqa.extractive.features import FeatureConfig, build_features
+from coqa.data.folders import load_tokenizer
+from coqa.extractive.model import ConvQAModel, ModelConfig
+from coqa.extractive.postprocess import PostprocessConfig, predict_answers
+from coqa.data.readers import load_dialogues
+from coqa.tools.synthetic import write_dataset
+from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
+from coqa.train.config import TrainConfig
+from coqa.train.loop import train
 from evaluate import EvalConfig, evaluate_files
 from tests.long_dialogues import LongDialogueConfig, write as write_long
 from tests.reference_model import ReferenceModel

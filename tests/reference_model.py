@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from coqa.model import additive_encoder_mask
+from coqa.extractive.model import additive_encoder_mask
 
 
 class ReferenceModel(nn.Module):

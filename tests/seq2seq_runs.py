@@ -12,8 +12,8 @@ from typing import Iterator, Optional
 import torch
 from safetensors.torch import load_file
 
-from coqa.readers import load_dialogues
-from coqa.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
+from coqa.data.readers import load_dialogues
+from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from tests.conftest import REPO
 
 SAMPLE_TRAIN = REPO / "data" / "sample" / "train.json"

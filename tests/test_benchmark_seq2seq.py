@@ -6,7 +6,7 @@ import importlib.util
 import json
 import sys
 
-from coqa.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
+from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from tests.conftest import REPO
 
 

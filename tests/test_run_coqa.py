@@ -11,9 +11,9 @@ import torch
 from safetensors.torch import load_file
 
 import run_coqa
-from coqa.model import ConvQAModel
-from coqa.synthetic import write_dataset
-from coqa.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
+from coqa.extractive.model import ConvQAModel
+from coqa.tools.synthetic import write_dataset
+from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from tests.conftest import REPO, convqa_dialogue
 
 SAMPLE = REPO / "data" / "sample"

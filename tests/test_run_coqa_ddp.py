@@ -9,7 +9,7 @@ import sys
 import torch
 from safetensors.torch import load_file
 
-from coqa.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
+from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from tests.conftest import REPO
 
 

@@ -6,9 +6,9 @@ import json
 import time
 
 import run_coqa
-from coqa.baseline import predict as overlap_predict
-from coqa.synthetic import UNKNOWN_TEXT, write_dataset
-from coqa.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
+from coqa.tools.baseline import predict as overlap_predict
+from coqa.tools.synthetic import UNKNOWN_TEXT, write_dataset
+from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from evaluate import evaluate_files
 
 # Measured on the 2-core CPU machine with these exact settings (2400 steps, 62-72 s in all):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 import run_seq2seq
-from coqa.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
+from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from tests.conftest import REPO
 
 

@@ -9,7 +9,7 @@ import sys
 import torch
 
 import run_seq2seq
-from coqa.training import STATE_FILES
+from coqa.train.checkpoints import STATE_FILES
 from tests.conftest import REPO
 from tests.seq2seq_runs import one_thread, run_flags, tiny_unilm, weights, write_lines
 

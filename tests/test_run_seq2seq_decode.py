@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import run_seq2seq
-from coqa.readers import load_dialogues
-from coqa.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
-from seq2seq.text import passage_spelling
+from coqa.data.readers import load_dialogues
+from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
+from coqa.data.text import passage_spelling
 from tests.conftest import REPO
 
 DEV = REPO / "data/sample/dev.json"

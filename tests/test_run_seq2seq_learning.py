@@ -7,10 +7,10 @@ import json
 import time
 
 import run_seq2seq
-from coqa.baseline import predict as overlap_predict
-from coqa.synthetic import (EXTRACTIVE, UNKNOWN_TEXT, YES_TEXT, SyntheticConfig, answer_kind,
+from coqa.tools.baseline import predict as overlap_predict
+from coqa.tools.synthetic import (EXTRACTIVE, UNKNOWN_TEXT, YES_TEXT, SyntheticConfig, answer_kind,
                              write_dataset)
-from coqa.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
+from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from evaluate import evaluate_files
 
 # Measured on the 2-core CPU machine with these exact settings (1500 steps of batch 64;

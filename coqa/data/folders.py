@@ -1,0 +1,52 @@
+"""Local model and tokenizer folders, with one-line errors: both pipelines load their
+tokenizer and read their encoder's positions here. Nothing is ever fetched from a hub."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+from coqa.data.errors import UsageError
+
+VOCAB_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spm.model")
+
+
+def require_folder(path: str, what: str) -> Path:
+    folder = Path(path)
+    if not folder.is_dir():
+        raise UsageError(f"{what} folder {path} does not exist (models load from local "
+                         f"folders only)")
+    return folder
+
+
+def load_tokenizer(path: str, do_lower_case: Optional[bool] = None):
+    """A fast tokenizer (character offsets are required) from a local folder."""
+    from transformers import AutoTokenizer
+
+    folder = require_folder(path, "tokenizer")
+    if not any((folder / name).is_file() for name in VOCAB_FILES):
+        raise UsageError(f"tokenizer folder {path} has no vocabulary "
+                         f"(none of {', '.join(VOCAB_FILES)})")
+    extra = {} if do_lower_case is None else {"do_lower_case": do_lower_case}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, **extra)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"cannot load a tokenizer from {path}: {err}".splitlines()[0]) from None
+    if not tokenizer.is_fast:
+        raise UsageError(f"tokenizer in {path} is not a fast tokenizer (offsets are needed)")
+    return tokenizer
+
+
+def encoder_max_positions(path: str, what: str = "model",
+                          config_file: Optional[str] = None) -> int:
+    """max_position_embeddings of the config.json in `path` (a `what` folder, for messages),
+    or of `config_file`."""
+    config_path = Path(config_file) if config_file else require_folder(path, what) / "config.json"
+    if not config_path.is_file():
+        raise UsageError(f"{what} folder {path} has no config.json" if not config_file
+                         else f"{config_file} does not exist")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UsageError(f"{config_path} is not valid JSON: {err}") from None
+    return int(config.get("max_position_embeddings", 512))

@@ -1,0 +1,109 @@
+"""WordPiece tokens back to text, Chinese-correctly (both pipelines).
+
+`join_tokens` glues `##` pieces, puts a space only between two words of a spaced script
+(Latin letters, digits...) and never one between Chinese characters or next to
+punctuation (Chinese or not). `detokenize` adds what decoder output needs on top: the
+special tokens.
+
+- `[SEP]` ends the answer: it is the decoder's end-of-sequence token, so it and everything
+  after it are left out.
+- `[CLS]`, `[PAD]` and `[MASK]` are dropped.
+- `[UNK]` becomes `unk_text` ("" by default): the character it stood for is unknowable, and
+  an empty string costs less F1 than five characters of "[UNK]".
+
+The BERT tokenizer lower-cases Latin letters and drops the spaces inside a word's pieces,
+so "iPhone 12是2020年发布的。" comes back as "iphone 12是2020年发布的。", and "hello, world"
+as "hello,world" (no space next to punctuation).
+
+`passage_spelling` (run_seq2seq.py --do_rule, the old decoder's "rule") gives an answer
+that occurs in its passage the passage's own spelling: the answer and the passage are
+compared without whitespace, lower-cased and without accents (what the tokenizer loses),
+and the first match is returned as the passage writes it, its whitespace runs shown as one
+space: "henry a.walsh" becomes "Henry A. Walsh". An answer not in the passage is kept.
+"""
+from __future__ import annotations
+
+import unicodedata
+from typing import List, Sequence, Tuple
+
+
+END_TOKEN = "[SEP]"
+UNK_TOKEN = "[UNK]"
+DROPPED_TOKENS = frozenset({"[CLS]", "[PAD]", "[MASK]"})
+
+
+def is_word_char(char: str) -> bool:
+    """Letters and digits of scripts written with spaces (not CJK ideographs)."""
+    return char.isalnum() and unicodedata.east_asian_width(char) not in ("W", "F")
+
+
+def join_tokens(tokens: Sequence[str]) -> str:
+    """Readable text from WordPiece tokens: `##` pieces glued on, a space only between
+    two words of a spaced script, never between Chinese characters."""
+    text = ""
+    for token in tokens:
+        if token.startswith("##"):
+            text += token[2:]
+        elif text and is_word_char(text[-1]) and is_word_char(token[0]):
+            text += " " + token
+        else:
+            text += token
+    return text
+
+
+def detokenize(tokens: Sequence[str], unk_text: str = "") -> str:
+    """Answer text from generated WordPiece tokens (see the module docstring for the rules)."""
+    kept: List[str] = []
+    for token in tokens:
+        if token == END_TOKEN:
+            break
+        if token in DROPPED_TOKENS:
+            continue
+        if token == UNK_TOKEN:
+            if unk_text:
+                kept.append(unk_text)
+            continue
+        kept.append(token)
+    return join_tokens(kept)
+
+
+def detokenize_segments(tokens: Sequence[str]) -> List[str]:
+    """The text of each `[SEP]`-separated segment (for logging a whole source sequence);
+    `[UNK]` is shown as itself here, since a reader wants to see it."""
+    segments: List[List[str]] = [[]]
+    for token in tokens:
+        if token == END_TOKEN:
+            segments.append([])
+        elif token not in DROPPED_TOKENS:
+            segments[-1].append(token)
+    if not segments[-1]:
+        segments.pop()
+    return [join_tokens(segment) for segment in segments]
+
+
+def _folded(text: str) -> Tuple[str, List[int]]:
+    """`text` without whitespace, lower-cased, accents removed; and for each character of
+    the result the index of the character of `text` it came from."""
+    chars: List[str] = []
+    origin: List[int] = []
+    for index, char in enumerate(text):
+        if char.isspace():
+            continue
+        for piece in unicodedata.normalize("NFD", char.lower()):
+            if unicodedata.category(piece) != "Mn":
+                chars.append(piece)
+                origin.append(index)
+    return "".join(chars), origin
+
+
+def passage_spelling(answer: str, passage: str) -> str:
+    """The passage's own spelling of `answer` when it occurs there (module docstring)."""
+    folded_answer, _ = _folded(answer)
+    if not folded_answer or not passage:
+        return answer
+    folded_passage, origin = _folded(passage)
+    start = folded_passage.find(folded_answer)
+    if start < 0:
+        return answer
+    found = passage[origin[start]:origin[start + len(folded_answer) - 1] + 1]
+    return " ".join(found.split())

@@ -1,0 +1,1 @@
+"""The extractive model: labels, features, model, post-processing, inference, steps."""

@@ -1,0 +1,108 @@
+"""Command-line flags of run_coqa.py: every flag of the old transformers-coqa script, with
+its default, plus the new ones. Grouped for `--help`; converted once into typed configs."""
+from __future__ import annotations
+
+import argparse
+
+from coqa.cli import OneLineParser, add_system_flags
+from coqa.extractive.middle import MIDDLE_KINDS
+from coqa.extractive.postprocess import NULL_SCORE_REDUCE
+from coqa.train.config import ADVERSARIAL_METHODS
+
+
+def _model_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model_type", required=True, help="backbone family (bert, roberta, "
+                       "macbert, electra...): accepted and ignored, the folder's config decides")
+    group.add_argument("--model_name_or_path", required=True,
+                       help="local folder with config.json, vocab and (optionally) weights")
+    group.add_argument("--config_name", default="", help="config folder if not model_name_or_path")
+    group.add_argument("--tokenizer_name", default="", help="tokenizer folder if not model_name_or_path")
+    group.add_argument("--cache_dir", default="", help="where to keep feature caches "
+                       "(default: data_dir)")
+    group.add_argument("--middle", choices=MIDDLE_KINDS, default="none",
+                       help="layer between encoder and heads")
+    group.add_argument("--rtransformer_bidirectional", action="store_true",
+                       help="R-Transformer self-attention sees both sides (default causal)")
+    group.add_argument("--do_lower_case", action="store_true",
+                       help="accepted for compatibility: the tokenizer folder decides lower-casing")
+
+
+def _data_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--data_dir", default=None, help="folder holding train_file / predict_file")
+    group.add_argument("--train_file", default=None, help="ConvQA_CN v3.0 or CoQA JSON to train on")
+    group.add_argument("--predict_file", default=None, help="JSON to evaluate / predict on")
+    group.add_argument("--max_seq_length", type=int, default=512, help="tokens per feature")
+    group.add_argument("--doc_stride", type=int, default=128,
+                       help="tokens between the starts of consecutive passage windows")
+    group.add_argument("--max_query_length", type=int, default=64,
+                       help="tokens of history + question (the tail is kept)")
+    group.add_argument("--history_len", type=int, default=2, help="previous turns in the query")
+    group.add_argument("--threads", type=int, default=1, help="processes for preprocessing")
+    group.add_argument("--overwrite_cache", action="store_true", help="rebuild cached features")
+    group.add_argument("--skip_invalid", action="store_true",
+                       help="skip (and report) invalid turns instead of stopping")
+
+
+def _train_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("train")
+    group.add_argument("--do_train", action="store_true", help="fine-tune on train_file")
+    group.add_argument("--output_dir", required=True, help="checkpoints, predictions, logs")
+    group.add_argument("--overwrite_output_dir", action="store_true",
+                       help="train into a non-empty output_dir")
+    group.add_argument("--per_gpu_train_batch_size", type=int, default=8, help="batch per device")
+    group.add_argument("--learning_rate", type=float, default=3e-5, help="peak AdamW learning rate")
+    group.add_argument("--gradient_accumulation_steps", type=int, default=1,
+                       help="micro-batches per optimizer step")
+    group.add_argument("--weight_decay", type=float, default=0.01, help="AdamW weight decay")
+    group.add_argument("--adam_epsilon", type=float, default=1e-8, help="AdamW epsilon")
+    group.add_argument("--max_grad_norm", type=float, default=1.0,
+                       help="gradient clipping norm; <= 0 disables clipping")
+    group.add_argument("--num_train_epochs", type=float, default=2.0, help="epochs")
+    group.add_argument("--max_steps", type=int, default=-1, help="optimizer steps; overrides epochs")
+    group.add_argument("--warmup_steps", type=int, default=2000, help="linear warmup steps")
+    group.add_argument("--logging_steps", type=int, default=50, help="steps between log lines")
+    group.add_argument("--save_steps", type=int, default=5000, help="steps between checkpoints")
+    group.add_argument("--seed", type=int, default=42, help="random seed")
+    group.add_argument("--resume_from_checkpoint", default=None,
+                       help="checkpoint-N folder to continue from exactly")
+    group.add_argument("--adversarial", action="store_true",
+                       help="adversarial training on the word embeddings (FGM by default)")
+    group.add_argument("--adversarial_method", choices=[m for m in ADVERSARIAL_METHODS if m], default="fgm",
+                       help="FGM (one extra pass) or PGD (pgd_steps extra passes)")
+    group.add_argument("--adversarial_epsilon", type=float, default=1.0, help="perturbation size")
+    group.add_argument("--pgd_steps", type=int, default=3, help="PGD steps K")
+
+
+def _eval_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("eval")
+    group.add_argument("--do_eval", action="store_true", help="predict and score predict_file")
+    group.add_argument("--do_predict", action="store_true",
+                       help="predict answers for predict_file (gold answers not needed), no scoring")
+    group.add_argument("--evaluate_during_training", action="store_true",
+                       help="evaluate at every checkpoint")
+    group.add_argument("--eval_all_checkpoints", action="store_true",
+                       help="evaluate every checkpoint-N in output_dir too")
+    group.add_argument("--per_gpu_eval_batch_size", type=int, default=8, help="batch per device")
+    group.add_argument("--n_best_size", type=int, default=20, help="candidates kept per answer")
+    group.add_argument("--max_answer_length", type=int, default=30, help="longest span, in tokens")
+    group.add_argument("--null_score_reduce", choices=NULL_SCORE_REDUCE, default="min",
+                       help="how a turn's unknown (无法作答) score combines over its passage "
+                            "windows: min, as the old coqa_metrics.py (windows without the "
+                            "span are trained as unknown), or max; yes / no always take the max")
+    group.add_argument("--max_context_only", action=argparse.BooleanOptionalAction, default=True,
+                       help="a span may start only at a token of the window where that token "
+                            "has the most context (the old token_is_max_context)")
+    group.add_argument("--verbose_logging", action="store_true",
+                       help="accepted for compatibility and ignored (the log is always the same)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="run_coqa.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Extractive conversational QA: BERT-family encoder, optional BiLSTM / "
+                    "R-Transformer middle layer, span and yes / no / unknown heads.")
+    for add in (_model_flags, _data_flags, _train_flags, _eval_flags, add_system_flags):
+        add(parser)
+    return parser

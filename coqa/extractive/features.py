@@ -1,0 +1,401 @@
+"""Feature building for the extractive model: dialogues to padded numpy arrays.
+
+Every turn becomes one feature per passage window:
+
+    [CLS] query [SEP] passage window [SEP] [PAD] ...
+    token_type_ids: 0 for [CLS], the query and the first [SEP]; 1 for the window and the
+    last [SEP]; 0 for padding.
+
+The query is the dialogue history followed by the current question. Each question and
+answer is tokenized on its own and the pieces are joined as
+
+    q1 a1 [SEP] q2 a2 [SEP] q3          (history_len 2, current question q3)
+
+so a previous turn is its question tokens directly followed by its gold answer tokens,
+closed by a [SEP]. The joined query is then cut from the LEFT to `max_query_length`
+tokens: the oldest history goes first and the tail of the current question is always kept.
+
+Passage windows start every `doc_stride` tokens (the step between window starts, not an
+overlap) and are at most `max_seq_length - len(query) - 3` tokens long; the last window is
+the first one that reaches the passage end.
+
+Labels are class indices over [yes, no, unknown, sequence position 0, 1, ...]: 0 yes, 1 no,
+2 unknown, and 3 + j for the token at position j of the input sequence. yes / no /
+unknown turns get their class for both start and end in every window. A turn labelled with
+a character span [start, end) gets the tokens that cover the span's first and last
+character in a window that holds the whole span, and unknown in every other window; a
+free-form turn with no span is unknown.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import multiprocessing
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from coqa.data.errors import ConfigError
+from coqa.data.cache import cache_key, cache_path, load_or_build, tokenizer_fingerprint
+from coqa.data.dialogue import Dialogue, TurnRecord
+from coqa.data.history import history_turn_range
+from coqa.data.windows import char_span_to_tokens, special_ids, window_starts
+from coqa.extractive.labels import NUM_SPECIAL, SPECIAL_CLASS, UNKNOWN_CLASS
+from coqa.train.dataset import TrainDataset
+
+logger = logging.getLogger(__name__)
+
+# Bump when the layout of a feature changes (query format, label scheme...).
+FEATURE_FORMAT = "cls-history-question-sep-window-sep/v2"  # v2: coqa.extractive classes
+
+# Dialogues per batched tokenizer call; also the progress-bar step.
+CHUNK_DIALOGUES = 256
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Every setting that changes the features (all of it goes into the cache key)."""
+
+    max_seq_length: int = 512   # tokens per feature, special tokens included
+    doc_stride: int = 128       # step between the starts of two passage windows, in tokens
+    max_query_length: int = 64  # history + question, keeping the tail
+    history_len: int = 2        # previous turns (question + gold answer) in the query
+
+    def __post_init__(self):
+        if self.max_query_length < 1:
+            raise ConfigError(f"max_query_length must be at least 1, got {self.max_query_length}")
+        if self.history_len < 0:
+            raise ConfigError(f"history_len must be at least 0, got {self.history_len}")
+        room = self.min_window_length
+        if room < 1:
+            raise ConfigError(
+                f"max_seq_length {self.max_seq_length} leaves no room for the passage after a "
+                f"query of up to {self.max_query_length} tokens and 3 special tokens; raise "
+                f"max_seq_length or lower max_query_length")
+        if not 1 <= self.doc_stride <= room:
+            raise ConfigError(
+                f"doc_stride {self.doc_stride} must be between 1 and the shortest window "
+                f"length {room} (max_seq_length - max_query_length - 3), or passage tokens "
+                f"would be skipped")
+
+    @property
+    def min_window_length(self) -> int:
+        """Passage tokens per window when the query is as long as it may be."""
+        return self.max_seq_length - self.max_query_length - 3
+
+    def settings(self) -> Dict[str, Any]:
+        """The settings for the cache key, with the feature format."""
+        return {**asdict(self), "feature_format": FEATURE_FORMAT}
+
+
+@dataclass
+class FeatureSet(TrainDataset):
+    """Features padded to max_seq_length, and what post-processing needs to map them back.
+
+    Passages are stored once per dialogue in `passages`; `token_offsets[i, j]` is the
+    character range [start, end) in the passage of the token at position j of feature i,
+    or (-1, -1) for [CLS], the query, [SEP] and padding.
+    """
+
+    input_ids: np.ndarray        # (N, L) int32
+    token_type_ids: np.ndarray   # (N, L) int8
+    attention_mask: np.ndarray   # (N, L) int8
+    start_positions: np.ndarray  # (N,) int64, class index (0 yes, 1 no, 2 unknown, 3 + j)
+    end_positions: np.ndarray    # (N,) int64
+    example_index: np.ndarray    # (N,) int32, index into examples
+    token_offsets: np.ndarray    # (N, L, 2) int32
+    examples: List[TurnRecord]
+    passages: List[str]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def passage(self, feature: int) -> str:
+        """The passage of feature `feature`."""
+        return self.passages[self.examples[self.example_index[feature]].passage_index]
+
+    def count_tokens(self, batch: Dict[str, Any]):
+        """Real tokens of a batch: its attention mask (for the Tokens/s figure)."""
+        return batch["attention_mask"].sum()
+
+    def batch(self, indices: Sequence[int] | np.ndarray, with_labels: bool = True):
+        """A dict of int64 torch tensors for `model(**batch)`, cut to the longest real
+        sequence among `indices` (dynamic padding)."""
+        import torch  # only here: post-processing and feature building need no torch
+
+        indices = np.asarray(indices, dtype=np.int64)
+        mask = self.attention_mask[indices]
+        length = int(mask.sum(axis=1).max()) if len(indices) else 0
+        arrays = {"input_ids": self.input_ids[indices, :length],
+                  "attention_mask": mask[:, :length],
+                  "token_type_ids": self.token_type_ids[indices, :length]}
+        if with_labels:
+            arrays["start_positions"] = self.start_positions[indices]
+            arrays["end_positions"] = self.end_positions[indices]
+        return {name: torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
+                for name, array in arrays.items()}
+
+
+def encode_batch(tokenizer, texts: List[str]) -> list:
+    """`tokenizers.Encoding`s of `texts` without special tokens, truncation or padding:
+    what `tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)` computes,
+    from the Rust backend directly, without transformers' conversion of every encoding into
+    Python dicts (a quarter of the preprocessing time)."""
+    if not texts:
+        return []
+    backend = tokenizer.backend_tokenizer
+    # transformers sets these on the shared backend before each of its own calls too.
+    backend.no_truncation()
+    backend.no_padding()
+    return backend.encode_batch(texts, add_special_tokens=False)
+
+
+def _query_ids(pieces: List[List[int]], sep: int, max_query_length: int) -> List[int]:
+    """`q1 a1 [SEP] q2 a2 [SEP] q3` from [q1, a1, q2, a2, q3], cut from the left."""
+    query: List[int] = []
+    for k in range(0, len(pieces) - 1, 2):
+        query += pieces[k]
+        query += pieces[k + 1]
+        query.append(sep)
+    query += pieces[-1]
+    return query[-max_query_length:]
+
+
+def _flat(lists: Sequence[Sequence[Any]], width: int = 1) -> np.ndarray:
+    """Nested lists of ints (or of `width`-tuples) as one int32 array, no padding."""
+    items = itertools.chain.from_iterable(lists)
+    if width > 1:
+        items = itertools.chain.from_iterable(items)
+    return np.fromiter(items, dtype=np.int32).reshape(-1, width) if width > 1 else \
+        np.fromiter(items, dtype=np.int32)
+
+
+def _starts(lengths: np.ndarray) -> np.ndarray:
+    """Where each of consecutive pieces of `lengths` begins."""
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+
+
+@dataclass
+class _Plan:
+    """The features of a few dialogues before padding: ragged token arrays, one row per
+    feature. Compact, so worker processes send little back."""
+
+    first_example: int              # global index of the plan's first example
+    examples: List[TurnRecord]
+    passage_ids: np.ndarray         # (P,) int32, the passages' tokens one after another
+    passage_offsets: np.ndarray     # (P, 2) int32
+    passage_start: np.ndarray       # (D,) int64, where each passage's tokens begin
+    query_ids: np.ndarray           # (Q,) int32, every turn's query one after another
+    query_start: np.ndarray         # (T,) int64
+    query_length: np.ndarray        # (T,) int64
+    feature_example: np.ndarray     # (F,) int64, local example index
+    feature_passage: np.ndarray     # (F,) int64, local passage (dialogue) index
+    window_start: np.ndarray        # (F,) int64, first passage token of the window
+    window_length: np.ndarray       # (F,) int64
+    start_positions: np.ndarray     # (F,) int64
+    end_positions: np.ndarray       # (F,) int64
+    stats: Dict[str, int]
+
+
+def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dialogue],
+                tokenizer, config: FeatureConfig) -> _Plan:
+    """Tokenize a few dialogues (one batched call for the passages with offsets, one for
+    every question and answer), cut the windows and label them."""
+    passages = encode_batch(tokenizer, [d.passage for d in dialogues])
+    with_answers = config.history_len > 0
+    texts = [text for d in dialogues for t in d.turns
+             for text in ((t.question, t.answer) if with_answers else (t.question,))]
+    text_ids = [e.ids for e in encode_batch(tokenizer, texts)]
+    per_turn = 2 if with_answers else 1
+    sep_id = special_ids(tokenizer)[1]
+
+    passage_ids = [e.ids for e in passages]
+    passage_lengths = np.array([len(ids) for ids in passage_ids], dtype=np.int64)
+    passage_start = _starts(passage_lengths)
+    passage_offsets = _flat([e.offsets for e in passages], width=2)
+    stats = {"turns": 0, "span_turns": 0, "unmappable_spans": 0, "windows_without_span": 0}
+    examples: List[TurnRecord] = []
+    queries: List[List[int]] = []
+    # Per feature: local example, local passage, window start, window length, start label,
+    # end label.
+    rows: List[Tuple[int, int, int, int, int, int]] = []
+    position = 0  # into text_ids
+    for local, dialogue in enumerate(dialogues):
+        num_tokens = int(passage_lengths[local])
+        offsets = passage_offsets[passage_start[local]:passage_start[local] + num_tokens]
+        spans = np.array([t.span if t.span is not None else (0, 0) for t in dialogue.turns],
+                         dtype=np.int64).reshape(-1, 2)
+        first, last = (a.tolist() for a in char_span_to_tokens(offsets, spans[:, 0], spans[:, 1]))
+        for turn_index, turn in enumerate(dialogue.turns):
+            example = len(examples)
+            examples.append(TurnRecord(dialogue.id, turn.turn_id, dialogue.domain,
+                                          first_dialogue + local))
+            history = history_turn_range(turn_index, config.history_len)
+            pieces = text_ids[position + history.start * per_turn:
+                              position + turn_index * per_turn + 1]
+            query = _query_ids(pieces, sep_id, config.max_query_length)
+            queries.append(query)
+            window = config.max_seq_length - len(query) - 3
+            special = SPECIAL_CLASS.get(turn.kind)
+            span_tokens = None
+            if special is None and turn.span is not None:
+                stats["span_turns"] += 1
+                if first[turn_index] <= last[turn_index]:
+                    span_tokens = first[turn_index], last[turn_index]
+                else:
+                    stats["unmappable_spans"] += 1
+            # Class of passage token t in a window starting at `start`: t + shift - start.
+            shift = NUM_SPECIAL + len(query) + 2
+            for start in window_starts(num_tokens, window, config.doc_stride):
+                length = min(window, num_tokens - start)
+                if special is not None:
+                    rows.append((example, local, start, length, special, special))
+                elif span_tokens is not None and start <= span_tokens[0] \
+                        and span_tokens[1] < start + length:
+                    rows.append((example, local, start, length, span_tokens[0] + shift - start,
+                                 span_tokens[1] + shift - start))
+                else:
+                    stats["windows_without_span"] += span_tokens is not None
+                    rows.append((example, local, start, length, UNKNOWN_CLASS, UNKNOWN_CLASS))
+        stats["turns"] += len(dialogue.turns)
+        position += len(dialogue.turns) * per_turn
+
+    table = np.array(rows, dtype=np.int64).reshape(-1, 6)
+    query_length = np.array([len(q) for q in queries], dtype=np.int64)
+    return _Plan(first_example, examples, _flat(passage_ids), passage_offsets,
+                 passage_start, _flat(queries), _starts(query_length), query_length,
+                 *table.T, stats)
+
+
+def _pad_into(features: FeatureSet, first_row: int, plan: _Plan, cls_id: int, sep_id: int
+              ) -> None:
+    """Write the plan's features, padded, into rows first_row... of `features`."""
+    count = len(plan.feature_example)
+    rows = slice(first_row, first_row + count)
+    query_length = plan.query_length[plan.feature_example]  # (F,)
+    body = 2 + query_length                                 # (F,) first window position
+    last = body + plan.window_length                        # (F,) final [SEP] position
+    columns = np.arange(features.input_ids.shape[1])[None, :]
+    in_sequence = columns <= last[:, None]                  # (F, L)
+    features.attention_mask[rows] = in_sequence
+    features.token_type_ids[rows] = in_sequence & (columns >= body[:, None])
+    ids = features.input_ids[rows]  # views: writing them fills `features`
+    offsets = features.token_offsets[rows]
+    ids[:, 0] = cls_id
+    ids[np.arange(count), 1 + query_length] = sep_id
+    ids[np.arange(count), last] = sep_id
+    # Slice copies (memcpy) per feature beat one big fancy-indexed scatter several times over.
+    query_from = plan.query_start[plan.feature_example].tolist()
+    window_from = (plan.passage_start[plan.feature_passage] + plan.window_start).tolist()
+    for row, (q, w, q_from, w_from) in enumerate(zip(
+            query_length.tolist(), plan.window_length.tolist(), query_from, window_from)):
+        ids[row, 1:1 + q] = plan.query_ids[q_from:q_from + q]
+        ids[row, 2 + q:2 + q + w] = plan.passage_ids[w_from:w_from + w]
+        offsets[row, 2 + q:2 + q + w] = plan.passage_offsets[w_from:w_from + w]
+    features.example_index[rows] = plan.feature_example + plan.first_example
+    features.start_positions[rows] = plan.start_positions
+    features.end_positions[rows] = plan.end_positions
+
+
+# Set in each worker process by _init_worker, so the tokenizer is sent once per process.
+_WORKER: Dict[str, Any] = {}
+
+
+def _init_worker(tokenizer, config: FeatureConfig) -> None:
+    # One process per --threads; the Rust tokenizer's own thread pool would oversubscribe.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    _WORKER["tokenizer"] = tokenizer
+    _WORKER["config"] = config
+
+
+def _plan_in_worker(job: Tuple[int, int, Sequence[Dialogue]]) -> _Plan:
+    return _plan_chunk(*job, _WORKER["tokenizer"], _WORKER["config"])
+
+
+def build_features(dialogues: Sequence[Dialogue], tokenizer, config: FeatureConfig,
+                   threads: int = 1, show_progress: bool = True) -> FeatureSet:
+    """Features for every turn of `dialogues`, in dialogue and turn order.
+
+    Dialogues are tokenized in chunks; with `threads > 1` the chunks are planned in a pool
+    of spawned processes. Padding happens here, once, so the result is identical whatever
+    the number of threads.
+    """
+    dialogues = list(dialogues)
+    threads = max(1, int(threads))
+    size = CHUNK_DIALOGUES if threads == 1 else \
+        max(1, min(CHUNK_DIALOGUES, math.ceil(len(dialogues) / (4 * threads))))
+    jobs, first_example = [], 0
+    for first in range(0, len(dialogues), size):
+        chunk = dialogues[first:first + size]
+        jobs.append((first, first_example, chunk))
+        first_example += sum(len(d.turns) for d in chunk)
+
+    plans: List[_Plan] = []
+    with tqdm(total=len(dialogues), unit="dialogue", desc="Building features",
+              disable=not show_progress) as progress:
+        if threads == 1 or len(jobs) <= 1:
+            results = (_plan_chunk(*job, tokenizer, config) for job in jobs)
+            for job, plan in zip(jobs, results):
+                plans.append(plan)
+                progress.update(len(job[2]))
+        else:
+            context = multiprocessing.get_context("spawn")  # fork would copy the Rust thread pool
+            with context.Pool(min(threads, len(jobs)), initializer=_init_worker,
+                              initargs=(tokenizer, config)) as pool:
+                for job, plan in zip(jobs, pool.imap(_plan_in_worker, jobs)):
+                    plans.append(plan)
+                    progress.update(len(job[2]))
+
+    cls_id, sep_id, pad_id = special_ids(tokenizer)
+    features = _empty_feature_set(sum(len(p.feature_example) for p in plans),
+                                  config.max_seq_length, pad_id)
+    features.passages = [d.passage for d in dialogues]
+    row = 0
+    for plan in plans:
+        _pad_into(features, row, plan, cls_id, sep_id)
+        features.examples.extend(plan.examples)
+        row += len(plan.feature_example)
+    totals = {name: sum(p.stats[name] for p in plans) for name in plans[0].stats} if plans else {}
+    logger.info("Built %d features for %d turns of %d dialogues (%d turns labelled with a span, "
+                "%d of them covering no token; %d windows without the whole span labelled "
+                "unknown)", len(features), totals.get("turns", 0), len(dialogues),
+                totals.get("span_turns", 0), totals.get("unmappable_spans", 0),
+                totals.get("windows_without_span", 0))
+    return features
+
+
+def _empty_feature_set(count: int, length: int, pad_id: int) -> FeatureSet:
+    return FeatureSet(input_ids=np.full((count, length), pad_id, np.int32),
+                      token_type_ids=np.zeros((count, length), np.int8),
+                      attention_mask=np.zeros((count, length), np.int8),
+                      start_positions=np.zeros(count, np.int64),
+                      end_positions=np.zeros(count, np.int64),
+                      example_index=np.zeros(count, np.int32),
+                      token_offsets=np.full((count, length, 2), -1, np.int32),
+                      examples=[], passages=[])
+
+
+def features_cache_path(data_file: str | Path, tokenizer, config: FeatureConfig,
+                        cache_dir: str | Path, prefix: str) -> Path:
+    """Where the features of `data_file` under these settings are cached."""
+    key = cache_key(config.settings(), data_file, tokenizer_fingerprint(tokenizer))
+    return cache_path(cache_dir, prefix, key)
+
+
+def load_or_build_features(data_file: str | Path, dialogues: Sequence[Dialogue], tokenizer,
+                           config: FeatureConfig, cache_dir: str | Path, prefix: str,
+                           overwrite_cache: bool = False, threads: int = 1,
+                           show_progress: bool = True) -> FeatureSet:
+    """Cached features of `dialogues` (read from `data_file`), keyed by every setting,
+    the data file's hash and the tokenizer's fingerprint."""
+    path = features_cache_path(data_file, tokenizer, config, cache_dir, prefix)
+    logger.info("Features for %s with %s: cache file %s", data_file, config.settings(), path)
+    features = load_or_build(path, lambda: build_features(dialogues, tokenizer, config, threads,
+                                                          show_progress), overwrite_cache)
+    logger.info("%d features for %d turns from %s", len(features), len(features.examples), path)
+    return features

@@ -1,0 +1,275 @@
+"""The extractive conversational-QA model: tensors in, logits and loss out.
+
+One class serves every BERT-family backbone (BERT, RoBERTa-wwm-ext, MacBERT, ELECTRA
+discriminator), loaded from a local folder through transformers' Auto classes with SDPA
+attention. The encoder's token states pass through a middle layer (`coqa.extractive.middle`) and
+four small heads score the answer:
+
+- span head: a start and an end logit for every token;
+- unknown head: one logit from the pooled [CLS] state;
+- attention head: one score per token, softmax over the real tokens, pooling the token
+  states into one vector, on which the yes/no head gives two logits.
+
+`start_logits` and `end_logits` are both (batch, 3 + seq_len) with the columns
+[yes, no, unknown, token 0 .. token seq_len - 1]; the three class logits are the same in
+both. Labels are class indices into those columns, and the loss is the mean of the start
+and end cross-entropies.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
+
+from coqa.data.errors import ConfigError
+from coqa.extractive.labels import NO_CLASS, NUM_SPECIAL, UNKNOWN_CLASS, YES_CLASS
+from coqa.extractive.middle import MIDDLE_KINDS, build_middle
+
+# Columns of start_logits / end_logits (coqa.extractive.labels); token j of the sequence
+# is column TOKEN_OFFSET + j.
+YES_COLUMN, NO_COLUMN, UNKNOWN_COLUMN = YES_CLASS, NO_CLASS, UNKNOWN_CLASS
+TOKEN_OFFSET = NUM_SPECIAL
+
+WEIGHTS_NAME = "model.safetensors"
+ENCODER_CONFIG_NAME = "config.json"
+MODEL_CONFIG_NAME = "convqa_config.json"
+ATTN_IMPLEMENTATION = "sdpa"
+# "fan_in": normal weights with std 1 / sqrt(3 * fan_in), the spread of PyTorch's default
+# Linear init; 0.0208 at BERT-base's width 768, so BERT-base heads start as the published
+# ones did. "bert": std = the encoder's initializer_range (0.02) at every width, which at
+# width 64 makes each head layer shrink its input 4x, two layers 16x: on tiny encoders the
+# heads then learn only their biases (a constant unknown score, yes == no).
+HEAD_INITS = ("fan_in", "bert")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything about the model that is not the encoder's own config.
+
+    `head_dropout` is applied between the two layers of each head (0.1, BERT's own
+    hidden dropout). `half_precision_padding_logit` is the logit given to padding
+    positions when the logits are float16/bfloat16: -1e4 stays finite even if a bfloat16
+    value is later cast to float16 or two such logits are added; in float32 the value is
+    half the dtype's minimum, which also survives adding a start and an end logit."""
+
+    middle: str = "none"
+    lstm_hidden: int = 256
+    lstm_layers: int = 2
+    middle_dropout: float = 0.3
+    rtransformer_window: int = 32
+    rtransformer_heads: int = 4
+    rtransformer_ffn: int = 3072
+    rtransformer_bidirectional: bool = False
+    head_dropout: float = 0.1
+    head_init: str = "fan_in"
+    half_precision_padding_logit: float = -1e4
+
+    def __post_init__(self):
+        if self.middle not in MIDDLE_KINDS:
+            raise ConfigError(
+                f"middle must be one of {', '.join(MIDDLE_KINDS)}, got {self.middle!r}")
+        for name in ("lstm_hidden", "lstm_layers", "rtransformer_window", "rtransformer_heads",
+                     "rtransformer_ffn"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("middle_dropout", "head_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.head_init not in HEAD_INITS:
+            raise ConfigError(f"head_init must be one of {', '.join(HEAD_INITS)}, "
+                             f"got {self.head_init!r}")
+        if self.half_precision_padding_logit >= 0:
+            raise ConfigError("half_precision_padding_logit must be negative")
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> "ModelConfig":
+        """Build from a JSON object, refusing unknown keys (a typo must not be ignored)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown model config keys {unknown}")
+        return cls(**values)
+
+
+class MLPHead(nn.Module):
+    """Linear(hidden, hidden), ReLU, dropout, Linear(hidden, k)."""
+
+    def __init__(self, hidden_size: int, outputs: int, dropout: float):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.ReLU(),
+                                    nn.Dropout(dropout), nn.Linear(hidden_size, outputs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., hidden) -> (..., k)."""
+        return self.layers(x)
+
+
+def padding_logit(dtype: torch.dtype, config: ModelConfig) -> float:
+    """The very negative logit written over padding positions, safe in `dtype`."""
+    if torch.finfo(dtype).bits <= 16:
+        return config.half_precision_padding_logit
+    return torch.finfo(dtype).min / 2
+
+
+def additive_encoder_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(batch, seq_len) 1/0 -> (batch, 1, 1, seq_len) float: 0 for real tokens, the dtype's
+    minimum for padding. transformers passes a 4D mask through untouched, and a float
+    additive one means the same to the eager and SDPA attention implementations."""
+    padding = ~attention_mask.bool()[:, None, None, :]  # (batch, 1, 1, seq_len)
+    zeros = torch.zeros(padding.shape, dtype=dtype, device=attention_mask.device)
+    return zeros.masked_fill(padding, torch.finfo(dtype).min)  # (batch, 1, 1, seq_len)
+
+
+class ConvQAModel(nn.Module):
+    """Encoder, middle layer and the span / unknown / attention / yes-no heads."""
+
+    def __init__(self, encoder: PreTrainedModel, config: ModelConfig):
+        super().__init__()
+        self.encoder = encoder
+        self.config = config
+        hidden = encoder.config.hidden_size
+        self.middle = build_middle(config.middle, hidden, config)
+        self.span_head = MLPHead(hidden, 2, config.head_dropout)
+        self.unknown_head = MLPHead(hidden, 1, config.head_dropout)
+        self.attention_head = MLPHead(hidden, 1, config.head_dropout)
+        self.yes_no_head = MLPHead(hidden, 2, config.head_dropout)
+        self._init_heads(encoder.config.initializer_range)
+
+    def _init_heads(self, initializer_range: float) -> None:
+        """Normal weights (std per `config.head_init`, see HEAD_INITS) and zero biases."""
+        for head in (self.span_head, self.unknown_head, self.attention_head, self.yes_no_head):
+            for module in head.modules():
+                if isinstance(module, nn.Linear):
+                    std = initializer_range if self.config.head_init == "bert" \
+                        else (3 * module.in_features) ** -0.5
+                    nn.init.normal_(module.weight, std=std)
+                    nn.init.zeros_(module.bias)
+
+    @classmethod
+    def from_encoder_config(cls, encoder_config: PreTrainedConfig,
+                            config: ModelConfig) -> "ConvQAModel":
+        """A randomly initialised model around the backbone described by `encoder_config`."""
+        encoder = AutoModel.from_config(encoder_config, attn_implementation=ATTN_IMPLEMENTATION)
+        return cls(encoder, config)
+
+    @classmethod
+    def from_pretrained_encoder(cls, path: Union[str, Path], config: ModelConfig) -> "ConvQAModel":
+        """Pretrained encoder weights from a local folder; middle layer and heads random."""
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(
+                f"{path}: no such model folder (models are loaded from local folders only)")
+        encoder = AutoModel.from_pretrained(path, attn_implementation=ATTN_IMPLEMENTATION,
+                                            local_files_only=True)
+        return cls(encoder, config)
+
+    def pooled_cls(self, encoder_output) -> torch.Tensor:
+        """The encoder's pooled [CLS] vector (batch, hidden); the raw final [CLS] state for
+        backbones without a pooler, such as ELECTRA."""
+        pooled = getattr(encoder_output, "pooler_output", None)
+        if pooled is None:
+            pooled = encoder_output.last_hidden_state[:, 0]  # (batch, hidden)
+        return pooled
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: Optional[torch.Tensor] = None,
+                start_positions: Optional[torch.Tensor] = None,
+                end_positions: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """Logits over [yes, no, unknown, token 0 .. seq_len - 1] for the answer's start and
+        end, and their mean cross-entropy `loss` when both label tensors (batch,) are given."""
+        mask = attention_mask.bool()  # (batch, seq_len)
+        encoder_output = self.encoder(
+            input_ids=input_ids, token_type_ids=token_type_ids,
+            attention_mask=additive_encoder_mask(mask, self.encoder.dtype))
+        tokens = encoder_output.last_hidden_state  # (batch, seq_len, hidden)
+        states = self.middle(tokens, attention_mask)  # (batch, seq_len, hidden)
+
+        span = self.span_head(states)  # (batch, seq_len, 2)
+        fill = padding_logit(span.dtype, self.config)
+        start_tokens = span[..., 0].masked_fill(~mask, fill)  # (batch, seq_len)
+        end_tokens = span[..., 1].masked_fill(~mask, fill)  # (batch, seq_len)
+
+        unknown = self.unknown_head(self.pooled_cls(encoder_output))  # (batch, 1)
+        scores = self.attention_head(states).squeeze(-1)  # (batch, seq_len)
+        scores = scores.float().masked_fill(~mask, torch.finfo(torch.float32).min)
+        weights = scores.softmax(dim=-1).to(states.dtype)  # (batch, seq_len)
+        pooled = torch.einsum("bl,blh->bh", weights, states)  # (batch, hidden)
+        yes_no = self.yes_no_head(pooled)  # (batch, 2)
+
+        classes = torch.cat([yes_no, unknown], dim=-1)  # (batch, 3): yes, no, unknown
+        classes = classes.to(start_tokens.dtype)
+        output = {
+            "start_logits": torch.cat([classes, start_tokens], dim=-1),  # (batch, 3 + seq_len)
+            "end_logits": torch.cat([classes, end_tokens], dim=-1),  # (batch, 3 + seq_len)
+        }
+        if start_positions is not None and end_positions is not None:
+            losses = [F.cross_entropy(output["start_logits"].float(), start_positions),
+                      F.cross_entropy(output["end_logits"].float(), end_positions)]
+            output["loss"] = torch.stack(losses).mean()  # ()
+        return output
+
+    def save(self, directory: Union[str, Path]) -> None:
+        """Write model.safetensors, the encoder's config.json and convqa_config.json."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file(_unshared_state(self.state_dict()), str(directory / WEIGHTS_NAME))
+        self.encoder.config.save_pretrained(directory)
+        (directory / MODEL_CONFIG_NAME).write_text(
+            json.dumps(dataclasses.asdict(self.config), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Union[str, Path], map_location: str = "cpu") -> "ConvQAModel":
+        """Rebuild a model written by `save` and load its weights strictly."""
+        directory = Path(directory)
+        for name in (WEIGHTS_NAME, ENCODER_CONFIG_NAME, MODEL_CONFIG_NAME):
+            if not (directory / name).is_file():
+                raise FileNotFoundError(f"{directory}: not a ConvQAModel checkpoint (no {name})")
+        config_path = directory / MODEL_CONFIG_NAME
+        config = ModelConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")),
+                                       source=str(config_path))
+        encoder_config = AutoConfig.from_pretrained(directory, local_files_only=True)
+        model = cls.from_encoder_config(encoder_config, config)
+        state = load_file(str(directory / WEIGHTS_NAME), device=str(map_location))
+        _check_state(directory, model.state_dict(), state)
+        model.load_state_dict(state, strict=True)
+        return model.to(map_location)
+
+
+def _unshared_state(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Contiguous tensors, with a private copy of any tensor whose storage an earlier key
+    already uses: safetensors refuses tied tensors, and every key stays in the file so
+    that loading can be strict."""
+    seen, result = set(), {}
+    for key, tensor in state.items():
+        storage = tensor.untyped_storage().data_ptr()
+        tensor = tensor.detach()
+        result[key] = tensor.clone() if storage in seen else tensor.contiguous()
+        seen.add(storage)
+    return result
+
+
+def _check_state(directory: Path, expected: Dict[str, torch.Tensor],
+                 found: Dict[str, torch.Tensor]) -> None:
+    """Raise a ValueError naming the folder and the first key whose tensor is missing,
+    unexpected or of another shape."""
+    for key in sorted(expected.keys() | found.keys()):
+        want = tuple(expected[key].shape) if key in expected else None
+        have = tuple(found[key].shape) if key in found else None
+        if want != have:
+            raise ValueError(
+                f"{directory}: checkpoint does not match the model built from its config files; "
+                f"first mismatching key {key!r}: checkpoint {_shape_text(have)}, "
+                f"model {_shape_text(want)}")
+
+
+def _shape_text(shape: Optional[tuple]) -> str:
+    """`shape [2, 3]`, or `missing`."""
+    return "missing" if shape is None else f"shape {list(shape)}"

@@ -1,0 +1,107 @@
+"""The steps of run_coqa.py that are longer than a few lines: data files, features and
+evaluation. Each takes small typed values, never `args`."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from coqa.data.cache import write_json
+from coqa.data.errors import UsageError
+from coqa.train.distributed import DistInfo, barrier
+from coqa.extractive.inference import InferenceConfig, predict_logits
+from coqa.extractive.features import FeatureConfig, FeatureSet, load_or_build_features
+from coqa.extractive.model import ConvQAModel
+from coqa.extractive.postprocess import PostprocessConfig, predict_answers
+from coqa.data.readers import load_dialogues
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_data_file(data_dir: Optional[str], name: Optional[str], flag: str) -> str:
+    """data_dir/name (or name alone), checked to exist."""
+    if not name:
+        raise UsageError(f"{flag} is required for this mode")
+    path = Path(data_dir) / name if data_dir else Path(name)
+    if not path.is_file():
+        raise UsageError(f"{flag} {path} does not exist")
+    return str(path)
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    features: FeatureConfig
+    cache_dir: str
+    model_name: str        # part of the cache file name, as the old scripts had it
+    overwrite_cache: bool
+    threads: int
+    skip_invalid: bool
+
+
+def load_features(data_file: str, split: str, tokenizer, settings: DataSettings,
+                  dist: Optional[DistInfo] = None) -> FeatureSet:
+    """Read, validate and featurise one file (through the keyed cache).
+
+    Under DDP the main rank builds (or loads) the cache first and the others wait, then
+    load it, so features are built once and the cache file is written by one process."""
+    if dist is not None and not dist.is_main:
+        barrier(dist)
+    features = _read_and_featurise(data_file, split, tokenizer, settings)
+    if dist is not None and dist.is_main:
+        barrier(dist)
+    return features
+
+
+def _read_and_featurise(data_file: str, split: str, tokenizer, settings: DataSettings) -> FeatureSet:
+    loaded = load_dialogues(data_file, skip_invalid=settings.skip_invalid)
+    logger.info("Read %d dialogues, %d turns from %s (%d skipped)", len(loaded.dialogues),
+                loaded.num_turns, data_file, len(loaded.skipped))
+    cache_dir = settings.cache_dir or str(Path(data_file).parent)
+    prefix = f"{split}_{settings.model_name}_{settings.features.max_seq_length}"
+    return load_or_build_features(data_file, loaded.dialogues, tokenizer, settings.features,
+                                  cache_dir, prefix, settings.overwrite_cache, settings.threads)
+
+
+def evaluation_targets(output_dir: Path, trained: bool, model_path: str, all_checkpoints: bool) -> List[str]:
+    """The folders to evaluate: the trained model (or --model_name_or_path), plus every
+    checkpoint-N with --eval_all_checkpoints."""
+    targets = [str(output_dir) if trained else model_path]
+    if all_checkpoints:
+        found = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+        targets = [str(p) for p in found] + targets
+    return targets
+
+
+def predict_and_score(model: ConvQAModel, features: FeatureSet, data_file: str, out_dir: Path,
+                      suffix: str, inference: InferenceConfig, post: PostprocessConfig,
+                      device: torch.device, score: bool) -> Optional[Dict[str, Any]]:
+    """Write predictions_<suffix>.json and nbest_predictions_<suffix>.json; with `score`,
+    also score them and return the per-domain results."""
+    logger.info("***** Running evaluation %s *****", suffix)
+    logger.info("  Num examples = %d", len(features))
+    logger.info("  Batch size = %d", inference.batch_size)
+    start_logits, end_logits = predict_logits(model.to(device), features, inference, device)
+    predictions, nbest = predict_answers(start_logits, end_logits, features, post)
+    pred_file = out_dir / f"predictions_{suffix}.json"
+    write_json(pred_file, predictions)
+    write_json(out_dir / f"nbest_predictions_{suffix}.json", nbest)
+    logger.info("Wrote %d predictions to %s", len(predictions), pred_file)
+    if not score:
+        return None
+    from evaluate import evaluate_files
+    return evaluate_files(data_file, pred_file)
+
+
+def during_training_evaluator(model: ConvQAModel, features: FeatureSet, data_file: str,
+                              out_dir: Path, inference: InferenceConfig, post: PostprocessConfig,
+                              device: torch.device):
+    """The `evaluate_fn(step)` of `coqa.train.loop.train` for --evaluate_during_training:
+    writes predictions_checkpoint-<step>.json and returns overall EM / F1."""
+    def evaluate_at(step: int) -> Dict[str, float]:
+        results = predict_and_score(model, features, data_file, out_dir, f"checkpoint-{step}",
+                                    inference, post, device, score=True)
+        return {"em": results["overall"]["em"], "f1": results["overall"]["f1"]}
+    return evaluate_at

@@ -1,0 +1,1 @@
+"""Command-line tools: python -m coqa.tools.<validate|convert|synthetic|tiny|baseline>."""

@@ -1,0 +1,2 @@
+"""The training loop and what it needs (optimizer, checkpoints, adversarial, DDP),
+shared by both pipelines; knows no model."""

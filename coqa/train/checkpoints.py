@@ -1,0 +1,185 @@
+"""Checkpoints: `output_dir/checkpoint-N` written atomically (model, optimizer, scheduler,
+scaler, every rank's random state, position), restored exactly, and cleaned up after a
+kill during a save. Also the model saver both entry scripts give the loop."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+import torch
+from torch import nn
+
+from coqa.data.cache import write_json
+from coqa.data.errors import ConfigError
+from coqa.train.rng import gather_rng_states, set_rng_state
+from coqa.train.step import OptimizerStep
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_PREFIX = "checkpoint-"
+STATE_FILES = ("optimizer.pt", "scheduler.pt", "rng_state.pt", "trainer_state.json")
+TRAINER_STATE_VERSION = 1
+
+SaveModel = Callable[[nn.Module, Path], None]
+
+
+@dataclass
+class Progress:
+    """Where the run is; saved in trainer_state.json."""
+
+    global_step: int = 0
+    epoch: int = 0
+    steps_in_epoch: int = 0     # optimizer steps already done in `epoch`
+    total_loss: float = 0.0     # sum of optimizer-step losses (for the average)
+
+
+def model_saver(tokenizer, args_dict: Dict[str, Any]) -> SaveModel:
+    """`save_model(model, directory)` for the loop: the model's own `save` (weights and
+    configs), the tokenizer and args.json. Both entry scripts use it."""
+    def save(model: nn.Module, directory: Path) -> None:
+        model.save(directory)
+        tokenizer.save_pretrained(str(directory))
+        write_json(Path(directory) / "args.json", args_dict)
+    return save
+
+
+def save_final(save_model: SaveModel, model: nn.Module, output_dir: Path) -> None:
+    """The trained model in output_dir, written to a temporary folder first then moved in."""
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=output_dir))
+    save_model(model, tmp)
+    for item in tmp.iterdir():
+        os.replace(item, output_dir / item.name)
+    tmp.rmdir()
+    logger.info("Saving model to %s", output_dir)
+
+
+def save_checkpoint(step: OptimizerStep, progress: Progress,
+                    save_model: SaveModel) -> Optional[Path]:
+    """Write `output_dir/checkpoint-N` atomically (main rank only; every rank must call:
+    the random states are gathered). Returns the folder on the main rank."""
+    rng_states = gather_rng_states(step.dist)
+    if not step.dist.is_main:
+        return None
+    out = Path(step.config.output_dir)
+    final = out / f"{CHECKPOINT_PREFIX}{progress.global_step}"
+    tmp = out / f".tmp-{final.name}-{os.getpid()}"
+    logger.info("Saving model checkpoint to %s", final)
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        save_model(step.model, tmp)
+        _write_training_state(step, progress, rng_states, tmp)
+        _replace_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("Saving optimizer and scheduler states to %s", final)
+    return final
+
+
+def _write_training_state(step: OptimizerStep, progress: Progress, rng_states: list[dict],
+                          directory: Path) -> None:
+    torch.save(step.optimizer.state_dict(), directory / "optimizer.pt")
+    torch.save(step.scheduler.state_dict(), directory / "scheduler.pt")
+    if step.scaler is not None:
+        torch.save(step.scaler.state_dict(), directory / "scaler.pt")
+    torch.save({"world_size": step.dist.world_size, "ranks": rng_states},
+               directory / "rng_state.pt")
+    config = step.config
+    state = {
+        "version": TRAINER_STATE_VERSION,
+        "global_step": progress.global_step,
+        "epoch": progress.epoch,
+        "steps_in_epoch": progress.steps_in_epoch,
+        "batches_in_epoch": progress.steps_in_epoch * config.gradient_accumulation_steps,
+        "total_loss": progress.total_loss,
+        "num_examples": len(step.dataset),
+        "world_size": step.dist.world_size,
+        "global_batch_size": config.per_device_batch_size * step.dist.world_size,
+        "config": asdict(config),
+    }
+    (directory / "trainer_state.json").write_text(
+        json.dumps(state, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Rename `tmp` to `final`; an existing `final` is moved aside first, then deleted."""
+    if not final.exists():
+        os.replace(tmp, final)
+        return
+    old = final.with_name(f".old-{final.name}-{os.getpid()}")
+    os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_interrupted_saves(output_dir: Path) -> None:
+    """Clean up after a run killed inside `save_checkpoint`: delete its `.tmp-checkpoint-*`
+    folders (maybe half-written), and put back a `checkpoint-N` moved aside to
+    `.old-checkpoint-N-*` whose replacement never arrived (else delete the old copy).
+    `checkpoint-N` folders themselves are always complete."""
+    for stale in sorted(output_dir.glob(f".tmp-{CHECKPOINT_PREFIX}*")):
+        logger.warning("Removing %s, left by an interrupted checkpoint save", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    for old in sorted(output_dir.glob(f".old-{CHECKPOINT_PREFIX}*")):
+        final = output_dir / old.name[len(".old-"):].rsplit("-", 1)[0]
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            logger.warning("Restoring %s from %s, left by an interrupted checkpoint save",
+                           final, old)
+            os.replace(old, final)
+
+
+def restore(step: OptimizerStep, directory: Path, per_epoch: int) -> Progress:
+    """Load optimizer, scheduler, scaler, random states and position from a checkpoint."""
+    state_file = directory / "trainer_state.json"
+    if not state_file.is_file():
+        raise ConfigError(f"{directory} is not a training checkpoint (no trainer_state.json)")
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    _check_compatible(step, state, per_epoch)
+    device = step.dist.device
+    step.optimizer.load_state_dict(torch.load(directory / "optimizer.pt", map_location=device,
+                                              weights_only=True))
+    step.scheduler.load_state_dict(torch.load(directory / "scheduler.pt", weights_only=True))
+    if step.scaler is not None and (directory / "scaler.pt").is_file():
+        step.scaler.load_state_dict(torch.load(directory / "scaler.pt", weights_only=True))
+    ranks = torch.load(directory / "rng_state.pt", weights_only=True)["ranks"]
+    if step.dist.rank >= len(ranks):
+        logger.warning("No saved random state for rank %d; dropout will not replay exactly",
+                       step.dist.rank)
+    set_rng_state(ranks[min(step.dist.rank, len(ranks) - 1)], device)
+    progress = Progress(state["global_step"], state["epoch"], state["steps_in_epoch"],
+                        state["total_loss"])
+    if step.dist.is_main:
+        logger.info("  Continuing training from checkpoint %s", directory)
+        logger.info("  Continuing training from epoch %d, step %d of that epoch", progress.epoch,
+                    progress.steps_in_epoch)
+        logger.info("  Continuing training from global step %d", progress.global_step)
+    return progress
+
+
+def _check_compatible(step: OptimizerStep, state: dict, per_epoch: int) -> None:
+    """Resuming replays the data order, which needs the same data, seed and step size."""
+    config = step.config
+    saved = state["config"]
+    expected = {
+        "num_examples": (state["num_examples"], len(step.dataset)),
+        "global batch size": (state["global_batch_size"],
+                              config.per_device_batch_size * step.dist.world_size),
+        "gradient_accumulation_steps": (saved["gradient_accumulation_steps"],
+                                        config.gradient_accumulation_steps),
+        "seed": (saved["seed"], config.seed),
+    }
+    for name, (was, now) in expected.items():
+        if was != now:
+            raise ConfigError(f"cannot resume: {name} was {was} in the checkpoint, now {now}")
+    if state["steps_in_epoch"] >= per_epoch:
+        raise ConfigError("cannot resume: the checkpoint's position is past the end of its epoch")

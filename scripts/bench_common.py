@@ -1,0 +1,96 @@
+"""What the benchmark scripts share: machine information (CPU name, load, other
+processes' share of the CPU), device synchronisation, autocast, MFU and number formats, and
+the JSON results file. The training figures time `coqa.train.step.OptimizerStep`, the
+step the training loop runs."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+H100_BF16_PEAK_FLOPS = 989e12  # dense bf16 FLOP/s of an H100 SXM
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> Optional[float]:
+    """The 1-minute load average: other work on the machine slows both sides alike
+    (ours and bare alternate), but the absolute figures drop."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def cpu_snapshot() -> Optional[tuple[float, float, float]]:
+    """(busy CPU seconds of the whole machine, of this process, wall clock), Linux only."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        # user nice system idle iowait irq softirq steal (guest time is inside user).
+        ticks = [int(value) for value in fields[:8]]
+        busy = sum(ticks) - ticks[3] - ticks[4]
+        return busy / os.sysconf("SC_CLK_TCK"), time.process_time(), time.perf_counter()
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def other_cpu_share(start: Optional[tuple[float, float, float]]) -> Optional[float]:
+    """Share of the machine's CPU time that other processes used since `start`: 0 on a
+    quiet machine; on 2 cores, 0.5 means another job kept one core busy throughout."""
+    end = cpu_snapshot()
+    if start is None or end is None:
+        return None
+    machine, own, wall = (b - a for a, b in zip(start, end))
+    return round(max(0.0, machine - own) / (wall * (os.cpu_count() or 1)), 3)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def autocast(device: str, precision: str):
+    """bf16 autocast for precision "bf16" (training benchmarks), else nothing."""
+    return torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def mfu(flops_per_second: float, peak_flops: Optional[float]) -> Optional[float]:
+    """Model-FLOPs utilisation: achieved model FLOP/s over the stated peak (None: no peak)."""
+    return None if not peak_flops else flops_per_second / peak_flops
+
+
+def peak_flops_of(device: torch.device, precision: str) -> Optional[float]:
+    """The stated peak for MFU: an H100 in bf16, else unknown."""
+    if (device.type == "cuda" and precision == "bf16"
+            and "H100" in torch.cuda.get_device_name(device)):
+        return H100_BF16_PEAK_FLOPS
+    return None
+
+
+def fmt(value: Optional[float], digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def percent(value: Optional[float]) -> str:
+    return "n/a (no stated peak)" if value is None else f"{100 * value:.1f}%"
+
+
+def write_results(path: Path, results: Any) -> None:
+    """The figures as JSON (the folder is created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n",
+                    encoding="utf-8")
