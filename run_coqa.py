@@ -13,10 +13,12 @@ from typing import Optional, Sequence
 
 import torch
 
-from coqa.cli import (UsageError, exit_on_bad_input, precision_from, prepare_output_dir,
-                      setup_logging, train_config_from)
+from coqa.cli import (UsageError, check_resume, exit_on_bad_input, precision_from,
+                      prepare_output_dir, setup_logging, train_config_from)
 from coqa.data.cache import write_json
 from coqa.data.folders import encoder_max_positions, load_tokenizer
+from coqa.data.history import resolve_history_sources
+from coqa.data.readers import load_dialogues
 from coqa.extractive.arguments import build_parser
 from coqa.extractive.display import log_features
 from coqa.extractive.features import FeatureConfig
@@ -24,8 +26,9 @@ from coqa.extractive.inference import InferenceConfig
 from coqa.extractive.loading import load_model
 from coqa.extractive.model import ModelConfig
 from coqa.extractive.postprocess import PostprocessConfig
+from coqa.extractive.predicted import EvalInputs, evaluate_histories
 from coqa.extractive.steps import (DataSettings, during_training_evaluator, evaluation_targets,
-                                   load_features, predict_and_score, resolve_data_file)
+                                   load_features, resolve_data_file)
 from coqa.train.checkpoints import model_saver, save_final
 from coqa.train.config import AdversarialConfig
 from coqa.train.distributed import barrier, cleanup_distributed, init_distributed, log_level
@@ -69,6 +72,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise UsageError("nothing to do: give --do_train, --do_eval and/or --do_predict")
     feature_config, model_config, post_config, train_config = configs_from(args)
     check_lengths(args)
+    check_resume(train_config, {})
     dist = init_distributed(args.no_cuda, args.local_rank)
     setup_logging(log_level(dist))
     output_dir = prepare_output_dir(args.output_dir, args.do_train, args.overwrite_output_dir,
@@ -110,17 +114,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     if (args.do_eval or args.do_predict) and dist.is_main:
         predict_file = resolve_data_file(args.data_dir, args.predict_file, "--predict_file")
-        features = load_features(predict_file, "dev", tokenizer, data)
+        dialogues = load_dialogues(predict_file, args.skip_invalid, questions_only=True).dialogues
+        sources = resolve_history_sources(args.history_source, predict_file, dialogues, args.do_eval)
+        logger.info("History at prediction: %s", " and ".join(sources))
+        inputs = EvalInputs(predict_file, output_dir, dialogues,
+                            load_features(predict_file, "dev", tokenizer, data)
+                            if "gold" in sources else None,
+                            tokenizer, feature_config, inference, post_config, dist.device,
+                            score=args.do_eval)
         targets = evaluation_targets(output_dir, args.do_train, model_path, args.eval_all_checkpoints)
         logger.info("Evaluate the following checkpoints: %s", targets)
         all_results = {}
         for target in targets:
             suffix = Path(target).name if target.rstrip("/").split("/")[-1].startswith("checkpoint-") else ""
             target_model = model if target == targets[-1] and args.do_train else load_model(target, model_config)
-            results = predict_and_score(target_model, features, predict_file, output_dir, suffix,
-                                        inference, post_config, dist.device, score=args.do_eval)
+            results = evaluate_histories(target_model, inputs, sources, suffix)
             if results is not None:
-                logger.info("Results: %s", {k: v for k, v in results.items() if k != "breakdown"})
+                logger.info("Results: %s", {k: v for k, v in results.items()
+                                            if k not in ("breakdown", "predicted_history")})
                 all_results[suffix or "final"] = results
         if all_results:
             write_json(output_dir / "eval_results.json",

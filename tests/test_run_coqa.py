@@ -71,7 +71,8 @@ def test_researchers_command_line(tiny_model, tmp_path, caplog):
     assert run_coqa.main(argv) == 0
 
     results = read_json(output_dir / "eval_results.json")
-    assert list(results) == RESULT_KEYS
+    assert list(results) == RESULT_KEYS + ["history_source"]
+    assert results["history_source"] == "gold"
     assert results["overall"]["turns"] == DEV_TURNS == 84
     assert results["in_domain"]["turns"] == DEV_TURNS
     assert all(0.0 <= results[k]["f1"] <= 100.0 for k in RESULT_KEYS)
@@ -254,4 +255,4 @@ def test_eval_all_checkpoints(tiny_model, shared_cache, tmp_path):
     assert len(read_json(output_dir / "predictions_.json")) == DEV_TURNS
     results = read_json(output_dir / "eval_results.json")
     assert list(results) == ["checkpoint-3", "final"]
-    assert all(list(r) == RESULT_KEYS for r in results.values())
+    assert all(list(r) == RESULT_KEYS + ["history_source"] for r in results.values())

@@ -43,14 +43,15 @@ class Turn:
     turn_id: int
     question: str
     question_type: str
-    answers: Tuple[str, ...]  # answers[0] is the main gold answer
+    answers: Tuple[str, ...]  # answers[0] is the main gold answer; () for a new question
     kind: AnswerKind
     span: Optional[Tuple[int, int]]
     rationale: Optional[Tuple[int, int]] = None  # CoQA only
 
     @property
     def answer(self) -> str:
-        return self.answers[0]
+        """The main gold answer; "" for a question read without answers (questions_only)."""
+        return self.answers[0] if self.answers else ""
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class Dialogue:
     domain: str
     passage: str
     turns: Tuple[Turn, ...]
+
+    @property
+    def answered(self) -> bool:
+        """Whether every turn has a gold answer (False for a file of new questions)."""
+        return all(turn.answers for turn in self.turns)
 
     def span_text(self, turn: Turn) -> Optional[str]:
         """The passage text a turn is labelled with, or None."""

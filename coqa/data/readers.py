@@ -63,8 +63,12 @@ def read_json(path: str | Path) -> Any:
                         file=str(path)) from None
 
 
-def load_dialogues(path: str | Path, skip_invalid: bool = False) -> LoadedData:
-    """Read a ConvQA_CN v3.0 or CoQA v1.0 file (detected per dialogue)."""
+def load_dialogues(path: str | Path, skip_invalid: bool = False,
+                   questions_only: bool = False) -> LoadedData:
+    """Read a ConvQA_CN v3.0 or CoQA v1.0 file (detected per dialogue).
+
+    With `questions_only`, a dialogue without "Answers" ("answers") is read from its
+    questions alone: new dialogues to answer, each turn with `answers == ()`."""
     path = str(path)
     top = read_json(path)
     if not isinstance(top, dict) or not isinstance(top.get("data"), list):
@@ -77,7 +81,7 @@ def load_dialogues(path: str | Path, skip_invalid: bool = False) -> LoadedData:
             if dialogue_id in seen_ids:
                 raise _TurnError(None, f"duplicate dialogue id (also dialogue #{seen_ids[dialogue_id]})")
             seen_ids[dialogue_id] = index
-            file_format, dialogue, bad_turns = _parse_dialogue(raw, dialogue_id)
+            file_format, dialogue, bad_turns = _parse_dialogue(raw, dialogue_id, questions_only)
         except _TurnError as err:
             if not skip_invalid:
                 raise DataError(err.message, path, dialogue_id, err.turn) from None
@@ -130,16 +134,38 @@ def _require(obj: Any, key: str, kind: type | Tuple[type, ...], where: str,
     return value
 
 
-def _parse_dialogue(raw: Any, dialogue_id: str) -> Tuple[str, Dialogue, List[_TurnError]]:
+def _parse_dialogue(raw: Any, dialogue_id: str, questions_only: bool = False
+                    ) -> Tuple[str, Dialogue, List[_TurnError]]:
     if not isinstance(raw, dict):
         raise _TurnError(None, "dialogue is not a JSON object")
     if isinstance(raw.get("id"), bool) or "id" not in raw:
         raise _TurnError(None, 'missing field "id"')
+    if questions_only and not ({"Answers", "answers"} & set(raw)):
+        return _parse_questions(raw, dialogue_id)
     if "Passage" in raw:
         return (CONVQA_CN,) + _parse_convqa_cn(raw, dialogue_id)
     if "story" in raw:
         return (COQA,) + _parse_coqa(raw, dialogue_id)
     raise _TurnError(None, 'neither a ConvQA_CN dialogue ("Passage") nor a CoQA one ("story")')
+
+
+def _parse_questions(raw: Dict[str, Any], dialogue_id: str
+                     ) -> Tuple[str, Dialogue, List[_TurnError]]:
+    """A dialogue of new questions (no answers), ConvQA_CN or CoQA field names."""
+    convqa = "Passage" in raw
+    if not convqa and "story" not in raw:
+        raise _TurnError(None, 'neither a ConvQA_CN dialogue ("Passage") nor a CoQA one ("story")')
+    names = ("Passage", "Source", "Questions") if convqa else ("story", "source", "questions")
+    passage = _require(raw, names[0], str, "dialogue")
+    if not passage.strip():
+        raise _TurnError(None, f"empty {names[0].lower()}")
+    source = _require(raw, names[1], str, "dialogue")
+    turns = []
+    for position, question in enumerate(_require(raw, names[2], list, "dialogue")):
+        turn_id = _require(question, "turn_id", int, f"{names[2]}[{position}]", position + 1)
+        turns.append(Turn(turn_id, _question_text(question, turn_id),
+                          str(question.get("question_type", "")), (), AnswerKind.UNKNOWN, None))
+    return CONVQA_CN if convqa else COQA, Dialogue(dialogue_id, source, passage, tuple(turns)), []
 
 
 def _paired_turns(questions: Sequence[Any], answers: Sequence[Any], q_name: str, a_name: str):

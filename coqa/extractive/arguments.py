@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from coqa.cli import OneLineParser, add_system_flags
+from coqa.data.history import HISTORY_CHOICES
 from coqa.extractive.middle import MIDDLE_KINDS
 from coqa.extractive.postprocess import NULL_SCORE_REDUCE
 from coqa.train.config import ADVERSARIAL_METHODS
@@ -67,6 +68,9 @@ def _train_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=42, help="random seed")
     group.add_argument("--resume_from_checkpoint", default=None,
                        help="checkpoint-N folder to continue from exactly")
+    group.add_argument("--ignore_resume_mismatch", action="store_true",
+                       help="resume although learning rate, warm-up, steps, epochs, batch size "
+                            "or accumulation differ from the checkpoint's")
     group.add_argument("--adversarial", action="store_true",
                        help="adversarial training on the word embeddings (FGM by default)")
     group.add_argument("--adversarial_method", choices=[m for m in ADVERSARIAL_METHODS if m], default="fgm",
@@ -94,6 +98,11 @@ def _eval_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max_context_only", action=argparse.BooleanOptionalAction, default=True,
                        help="a span may start only at a token of the window where that token "
                             "has the most context (the old token_is_max_context)")
+    group.add_argument("--history_source", choices=HISTORY_CHOICES, default=None,
+                       help="history of each turn at prediction: the gold answers of the turns "
+                            "before it, the model's own (predicted, turn by turn across "
+                            "dialogues), or both side by side; default gold, predicted for a "
+                            "predict_file without Answers")
     group.add_argument("--verbose_logging", action="store_true",
                        help="accepted for compatibility and ignored (the log is always the same)")
 

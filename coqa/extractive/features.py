@@ -203,9 +203,10 @@ class _Plan:
 
 
 def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dialogue],
-                tokenizer, config: FeatureConfig) -> _Plan:
+                tokenizer, config: FeatureConfig, last_turn_only: bool = False) -> _Plan:
     """Tokenize a few dialogues (one batched call for the passages with offsets, one for
-    every question and answer), cut the windows and label them."""
+    every question and answer), cut the windows and label them; with `last_turn_only`
+    only each dialogue's last turn becomes an example (the others are its history)."""
     passages = encode_batch(tokenizer, [d.passage for d in dialogues])
     with_answers = config.history_len > 0
     texts = [text for d in dialogues for t in d.turns
@@ -232,6 +233,8 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
                          dtype=np.int64).reshape(-1, 2)
         first, last = (a.tolist() for a in char_span_to_tokens(offsets, spans[:, 0], spans[:, 1]))
         for turn_index, turn in enumerate(dialogue.turns):
+            if last_turn_only and turn_index < len(dialogue.turns) - 1:
+                continue
             example = len(examples)
             examples.append(TurnRecord(dialogue.id, turn.turn_id, dialogue.domain,
                                           first_dialogue + local))
@@ -262,7 +265,7 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
                 else:
                     stats["windows_without_span"] += span_tokens is not None
                     rows.append((example, local, start, length, UNKNOWN_CLASS, UNKNOWN_CLASS))
-        stats["turns"] += len(dialogue.turns)
+        stats["turns"] += 1 if last_turn_only else len(dialogue.turns)
         position += len(dialogue.turns) * per_turn
 
     table = np.array(rows, dtype=np.int64).reshape(-1, 6)
@@ -313,13 +316,18 @@ def _init_worker(tokenizer, config: FeatureConfig) -> None:
     _WORKER["config"] = config
 
 
-def _plan_in_worker(job: Tuple[int, int, Sequence[Dialogue]]) -> _Plan:
-    return _plan_chunk(*job, _WORKER["tokenizer"], _WORKER["config"])
+def _plan_in_worker(job: Tuple[int, int, Sequence[Dialogue], bool]) -> _Plan:
+    first_dialogue, first_example, dialogues, last_turn_only = job
+    return _plan_chunk(first_dialogue, first_example, dialogues, _WORKER["tokenizer"],
+                       _WORKER["config"], last_turn_only)
 
 
 def build_features(dialogues: Sequence[Dialogue], tokenizer, config: FeatureConfig,
-                   threads: int = 1, show_progress: bool = True) -> FeatureSet:
-    """Features for every turn of `dialogues`, in dialogue and turn order.
+                   threads: int = 1, show_progress: bool = True,
+                   last_turn_only: bool = False) -> FeatureSet:
+    """Features for every turn of `dialogues`, in dialogue and turn order; with
+    `last_turn_only`, for the last turn of each dialogue only (predicted history: the
+    dialogues come from `coqa.data.history.with_answers`).
 
     Dialogues are tokenized in chunks; with `threads > 1` the chunks are planned in a pool
     of spawned processes. Padding happens here, once, so the result is identical whatever
@@ -332,14 +340,14 @@ def build_features(dialogues: Sequence[Dialogue], tokenizer, config: FeatureConf
     jobs, first_example = [], 0
     for first in range(0, len(dialogues), size):
         chunk = dialogues[first:first + size]
-        jobs.append((first, first_example, chunk))
-        first_example += sum(len(d.turns) for d in chunk)
+        jobs.append((first, first_example, chunk, last_turn_only))
+        first_example += len(chunk) if last_turn_only else sum(len(d.turns) for d in chunk)
 
     plans: List[_Plan] = []
     with tqdm(total=len(dialogues), unit="dialogue", desc="Building features",
               disable=not show_progress) as progress:
         if threads == 1 or len(jobs) <= 1:
-            results = (_plan_chunk(*job, tokenizer, config) for job in jobs)
+            results = (_plan_chunk(*job[:3], tokenizer, config, job[3]) for job in jobs)
             for job, plan in zip(jobs, results):
                 plans.append(plan)
                 progress.update(len(job[2]))

@@ -1,0 +1,123 @@
+"""Prediction with gold or predicted history, and the scores of both side by side.
+
+With predicted history, turn t of every dialogue is featurised from the model's own
+answers to turns < t (`coqa.data.history.predict_turn_by_turn`): round t builds the
+features of turn t of all dialogues that have one, predicts them in batches, post-
+processes them and appends the answers. With answers equal to the gold, the features are
+those of gold history, row for row (tested).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from coqa.data.cache import write_json
+from coqa.data.dialogue import Dialogue
+from coqa.data.history import predict_turn_by_turn
+from coqa.extractive.features import FeatureConfig, FeatureSet, build_features
+from coqa.extractive.inference import InferenceConfig, predict_logits
+from coqa.extractive.model import ConvQAModel
+from coqa.extractive.postprocess import PostprocessConfig, predict_answers
+
+logger = logging.getLogger(__name__)
+
+Predictions = Tuple[List[Dict[str, Any]], Dict[str, List[Dict[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class EvalInputs:
+    """What evaluating one file needs, whatever the model folder."""
+
+    data_file: str
+    out_dir: Path
+    dialogues: Sequence[Dialogue]
+    gold_features: Optional[FeatureSet]  # None when gold history is not asked for
+    tokenizer: Any
+    features: FeatureConfig
+    inference: InferenceConfig
+    post: PostprocessConfig
+    device: torch.device
+    score: bool
+
+
+def predicted_history_answers(model: ConvQAModel, dialogues: Sequence[Dialogue], tokenizer,
+                              features: FeatureConfig, inference: InferenceConfig,
+                              post: PostprocessConfig, device: torch.device,
+                              show_progress: bool = True) -> Predictions:
+    """Predictions and n-best lists of every turn, each turn's history being the model's
+    answers to the turns before it; in dialogue and turn order."""
+    model = model.to(device)
+    quiet = dataclasses.replace(inference, show_progress=False)
+    nbest: Dict[str, List[Dict[str, Any]]] = {}
+
+    def answer_round(cut: List[Dialogue]) -> List[str]:
+        round_features = build_features(cut, tokenizer, features, show_progress=False,
+                                        last_turn_only=True)
+        start, end = predict_logits(model, round_features, quiet, device)
+        predictions, round_nbest = predict_answers(start, end, round_features, post)
+        nbest.update(round_nbest)
+        answer = {(p["id"], p["turn_id"]): p["answer"] for p in predictions}
+        return [answer[(d.id, d.turns[-1].turn_id)] for d in cut]
+
+    answers = predict_turn_by_turn(dialogues, features.history_len, answer_round, show_progress)
+    predictions = [{"id": d.id, "turn_id": t.turn_id, "answer": answers[(d.id, t.turn_id)]}
+                   for d in dialogues for t in d.turns]
+    return predictions, {f"{p['id']}_{p['turn_id']}": nbest[f"{p['id']}_{p['turn_id']}"]
+                         for p in predictions}
+
+
+def _answers(model: ConvQAModel, source: str, inputs: EvalInputs) -> Predictions:
+    if source == "predicted":
+        return predicted_history_answers(model, inputs.dialogues, inputs.tokenizer,
+                                         inputs.features, inputs.inference, inputs.post,
+                                         inputs.device)
+    start, end = predict_logits(model.to(inputs.device), inputs.gold_features,
+                                inputs.inference, inputs.device)
+    return predict_answers(start, end, inputs.gold_features, inputs.post)
+
+
+def evaluate_histories(model: ConvQAModel, inputs: EvalInputs, sources: Sequence[str],
+                       suffix: str) -> Optional[Dict[str, Any]]:
+    """Predict with each history of `sources` and write predictions_<suffix>.json and
+    nbest_predictions_<suffix>.json (predictions_predicted_<suffix>.json ... for the
+    predicted history when both are asked for). With `inputs.score`, return the first
+    source's per-domain results with "history_source" and, for two sources, the second's
+    under "predicted_history"."""
+    from evaluate import evaluate_files
+
+    results: Dict[str, Dict[str, Any]] = {}
+    for source in sources:
+        logger.info("***** Running evaluation %s (%s history) *****", suffix, source)
+        predictions, nbest = _answers(model, source, inputs)
+        tag = "predicted_" if len(sources) > 1 and source == "predicted" else ""
+        pred_file = inputs.out_dir / f"predictions_{tag}{suffix}.json"
+        write_json(pred_file, predictions)
+        write_json(inputs.out_dir / f"nbest_predictions_{tag}{suffix}.json", nbest)
+        logger.info("Wrote %d predictions (%s history) to %s", len(predictions), source, pred_file)
+        if inputs.score:
+            results[source] = {**evaluate_files(inputs.data_file, pred_file),
+                               "history_source": source}
+    if not results:
+        return None
+    first = results[sources[0]]
+    if len(sources) > 1:
+        first["predicted_history"] = results["predicted"]
+        logger.info("Gold against predicted history:\n%s", side_by_side(first, results["predicted"]))
+    return first
+
+
+def side_by_side(gold: Dict[str, Any], predicted: Dict[str, Any]) -> str:
+    """A markdown table: EM / F1 per domain with gold and with predicted history."""
+    lines = ["| domain | turns | EM gold | EM predicted | F1 gold | F1 predicted |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, scores in gold.items():
+        if isinstance(scores, dict) and "f1" in scores and name in predicted:
+            other = predicted[name]
+            lines.append(f"| {name} | {scores.get('turns', '')} | {scores['em']} | {other['em']} "
+                         f"| {scores['f1']} | {other['f1']} |")
+    return "\n".join(lines)
