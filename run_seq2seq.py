@@ -29,6 +29,7 @@ from seq2seq.config import SourceConfig
 from seq2seq.decoding import DecodeConfig, resolve_ignore_ids
 from seq2seq.examples import load_or_build_examples, log_examples
 from seq2seq.model import Seq2SeqConfig
+from seq2seq.predicted import HistoryRun, decode_with_histories, history_sources_for
 from seq2seq.steps import (check_lengths, decode_answers, load_seq2seq_model, read_trained_args,
                            training_set, write_answers)
 
@@ -114,6 +115,14 @@ def decode_file(args, dist, tokenizer) -> None:
                           ngram_size=args.ngram_size, forbid_ignore_word=args.forbid_ignore_word,
                           method=args.decode_method)
     ignore = resolve_ignore_ids(args.forbid_ignore_word, tokenizer.get_vocab())
+    histories, dialogues = history_sources_for(args.input_file, args.history_source,
+                                               args.skip_invalid, args.do_eval)
+    if dialogues and not (args.subset > 0 and histories == ("gold",)):
+        run = HistoryRun(args.input_file, Path(args.output_file), args.split, args.batch_size,
+                         args.nbest, args.do_rule, args.do_eval, args.subset)
+        decode_with_histories(model, data, dialogues, histories, tokenizer, source, config,
+                              ignore, run)
+        return
     if args.subset > 0:
         data = data.subset(args.subset)
     passages = data.passages if args.do_rule else None

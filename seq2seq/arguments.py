@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import List
 
+from coqa.data.history import HISTORY_CHOICES
 from coqa.cli import OneLineParser, add_system_flags
 from seq2seq.config import HISTORY_FORMATS
 from seq2seq.decoding import DECODE_METHODS
@@ -90,6 +91,11 @@ def _train_flags(parser: argparse.ArgumentParser) -> None:
 
 def _decode_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("decode (--do_decode)")
+    group.add_argument("--history_source", choices=HISTORY_CHOICES, default=None,
+                       help="history in each dialogue source: the gold answers of the turns "
+                            "before it, the model's own (predicted, decoded turn by turn "
+                            "across dialogues), or both side by side; default gold, predicted "
+                            "for an input_file without Answers")
     group.add_argument("--do_decode", action="store_true",
                        help="decode --input_file with --model_path (implied by those two "
                             "without --train_file, as decode_seq2seq.py ran)")

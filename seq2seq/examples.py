@@ -161,6 +161,11 @@ def build_examples(path: str | Path, tokenizer, config: SourceConfig, training: 
     return _pack(built, special_ids(tokenizer)[2], file_format)
 
 
+def pack_examples(built: Built, tokenizer, file_format: str = COQA_FILE) -> Seq2SeqData:
+    """Padded examples of `built` (from `seq2seq.sources`)."""
+    return _pack(built, special_ids(tokenizer)[2], file_format)
+
+
 def _padded(rows: Sequence[Sequence[int]], pad_id: int) -> Tuple[np.ndarray, np.ndarray]:
     lengths = np.array([len(row) for row in rows], dtype=np.int32)
     ids = np.full((len(rows), int(lengths.max()) if len(rows) else 0), pad_id, dtype=np.int32)

@@ -96,9 +96,11 @@ def _tokenize(tokenizer, texts: Sequence[str], **kwargs) -> Dict[str, Any]:
 
 
 def _dialogue_chunk(dialogues: Sequence[Dialogue], tokenizer, config: SourceConfig,
-                    training: bool, built: Built) -> None:
+                    training: bool, built: Built, last_turn_only: bool = False) -> None:
     """Append one example per turn of `dialogues` to `built` (one batched tokenizer call
-    for the passages, one for the distinct questions and answers)."""
+    for the passages, one for the distinct questions and answers); with `last_turn_only`
+    for the last turn of each dialogue only (predicted history, the earlier turns being
+    its history)."""
     cls_id, sep_id, _ = special_ids(tokenizer)
     passages = _tokenize(tokenizer, [d.passage for d in dialogues], return_offsets_mapping=True)
     texts = sorted({text for d in dialogues for t in d.turns for text in (t.question, t.answer)})
@@ -110,6 +112,8 @@ def _dialogue_chunk(dialogues: Sequence[Dialogue], tokenizer, config: SourceConf
         first, last = char_span_to_tokens(np.asarray(offsets, dtype=np.int64).reshape(-1, 2),
                                           spans[:, 0], spans[:, 1])
         for index, turn in enumerate(dialogue.turns):
+            if last_turn_only and index < len(dialogue.turns) - 1:
+                continue
             previous = [(ids_of[q], ids_of[a])
                         for q, a in dialogue_history(dialogue, index, config.history_len)]
             question = ids_of[turn.question]
@@ -145,7 +149,8 @@ def _count(stats: Dict[str, int], span_tokens: Optional[Tuple[int, int]], start:
 def dialogue_examples(path: str, tokenizer, config: SourceConfig, training: bool,
                        skip_invalid: bool) -> Built:
     config.check_dialogue_layout()
-    loaded = load_dialogues(path, skip_invalid)
+    # Without training, new dialogues (no Answers) are read too: their targets are empty.
+    loaded = load_dialogues(path, skip_invalid, questions_only=not training)
     built = Built([], [], [], dict.fromkeys(
         ("turns", "passage_cut", "target_cut", "span_turns", "span_outside_window"), 0))
     for first in range(0, len(loaded.dialogues), CHUNK_DIALOGUES):
@@ -159,6 +164,17 @@ def dialogue_examples(path: str, tokenizer, config: SourceConfig, training: bool
                 stats["span_outside_window"], stats["target_cut"], config.max_target_seq_length)
     return built
 
+
+
+def last_turn_examples(dialogues: Sequence[Dialogue], tokenizer, config: SourceConfig) -> Built:
+    """Decoding examples of the last turn of each dialogue (`coqa.data.history.with_answers`
+    dialogues: one round of predicted history)."""
+    built = Built([], [], [], dict.fromkeys(
+        ("turns", "passage_cut", "target_cut", "span_turns", "span_outside_window"), 0))
+    for first in range(0, len(dialogues), CHUNK_DIALOGUES):
+        _dialogue_chunk(dialogues[first:first + CHUNK_DIALOGUES], tokenizer, config, False,
+                        built, last_turn_only=True)
+    return built
 
 
 def _to_ids(tokenizer, values: Sequence[str | List[str]]) -> List[List[int]]:
