@@ -16,10 +16,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping
 
+from coqa.data.errors import cannot_write
+
 logger = logging.getLogger(__name__)
 
 # Bump when the layout of cached features changes.
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2  # 2: the file holds its key
 
 
 def file_digest(path: str | Path) -> str:
@@ -65,19 +67,31 @@ def cache_path(cache_dir: str | Path, prefix: str, key: str) -> Path:
 
 def load_or_build(path: str | Path, build: Callable[[], Any], overwrite: bool = False) -> Any:
     """Load features from `path`, or build and save them (atomically) when absent,
-    corrupt, or `overwrite` is set."""
+    corrupt, written for other settings, or `overwrite` is set.
+
+    The file stores its key (the last part of its name, `cache_path`) next to the
+    features, and the key is checked on load: a cache file copied from other settings
+    under the expected name is rebuilt with a warning, never reused."""
     path = Path(path)
+    key = path.stem.rsplit("_", 1)[-1]
     if path.is_file() and not overwrite:
         try:
             with open(path, "rb") as handle:
-                features = pickle.load(handle)
-            logger.info("Loading features from cached file %s", path)
-            return features
+                stored = pickle.load(handle)
         except Exception as err:  # any unpickling failure means the file is unusable
             logger.warning("Cached file %s is corrupt (%s: %s); rebuilding it",
                            path, type(err).__name__, err)
+        else:
+            found = stored.get("key") if isinstance(stored, dict) and "features" in stored else None
+            if found == key and stored.get("version") == CACHE_FORMAT_VERSION:
+                logger.info("Loading features from cached file %s", path)
+                return stored["features"]
+            logger.warning("Cached file %s was not written for these settings (%s); "
+                           "rebuilding it", path,
+                           f"its key is {found}, expected {key}" if found is not None
+                           else f"it holds a {type(stored).__name__}, not keyed features")
     features = build()
-    save_atomically(path, features)
+    save_atomically(path, {"key": key, "version": CACHE_FORMAT_VERSION, "features": features})
     logger.info("Saving features into cached file %s", path)
     return features
 
@@ -90,6 +104,10 @@ def save_atomically(path: Path, obj: Any) -> None:
         with os.fdopen(handle, "wb") as out:
             pickle.dump(obj, out, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
+    except OSError as err:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise cannot_write(err, path) from None
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -97,9 +115,17 @@ def save_atomically(path: Path, obj: Any) -> None:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write JSON through a temporary file and a rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        json.dump(obj, out, ensure_ascii=False, indent=2)
-    os.replace(tmp, path)
+    """Write JSON through a temporary file and a rename: never a half-written file. A
+    failed write (full disk, a folder in the way) is a one-line UsageError naming `path`."""
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(obj, out, ensure_ascii=False, indent=2)
+        os.replace(tmp, path)
+    except OSError as err:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise cannot_write(err, path) from None

@@ -3,8 +3,10 @@ work: entry scripts print it in one line and exit 2 (`coqa.cli.exit_on_bad_input
 other exception is a bug and keeps its traceback."""
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
-from typing import Optional
+from os import PathLike
+from typing import Optional, Union
 
 
 class ConvQAError(Exception):
@@ -43,6 +45,21 @@ class ConfigError(ConvQAError, ValueError):
 
 class UsageError(ConvQAError):
     """A flag or a path that cannot work (missing model folder, impossible length...)."""
+
+
+class Interrupted(ConvQAError):
+    """Ctrl-C during training: one line saying where to resume from, exit code 130."""
+
+    exit_code = 130
+
+
+def cannot_write(err: OSError, path: Union[str, PathLike]) -> UsageError:
+    """A failed write of `path` as a one-line UsageError naming it; a full disk is said in
+    words."""
+    target = path
+    if err.errno == errno.ENOSPC:
+        return UsageError(f"cannot write {target}: the disk is full (no space left on device)")
+    return UsageError(f"cannot write {target}: {err.strerror or err}")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ tokenizer and read their encoder's positions here. Nothing is ever fetched from 
 from __future__ import annotations
 
 import json
+import struct
+import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -34,7 +36,38 @@ def load_tokenizer(path: str, do_lower_case: Optional[bool] = None):
         raise UsageError(f"cannot load a tokenizer from {path}: {err}".splitlines()[0]) from None
     if not tokenizer.is_fast:
         raise UsageError(f"tokenizer in {path} is not a fast tokenizer (offsets are needed)")
+    # Special tokens are added on top of the vocabulary file: look at the file's own tokens.
+    vocab = tokenizer.backend_tokenizer.get_vocab(with_added_tokens=False)
+    if not vocab or (tokenizer.unk_token is not None and tokenizer.unk_token not in vocab):
+        names = [n for n in VOCAB_FILES if (folder / n).is_file()]
+        raise UsageError(f"tokenizer vocabulary {folder / names[0]} is empty or has no "
+                         f"{tokenizer.unk_token} token")
     return tokenizer
+
+
+def check_weights_file(path: Path) -> None:
+    """Refuse, in one line naming the file, a weights or state file that is empty, truncated
+    or not what its name says, before a library fails on it with a traceback. Cheap: only
+    headers are read (safetensors: the header's offsets must cover the file exactly;
+    torch.save files: a complete zip archive, or the legacy pickle format)."""
+    size = path.stat().st_size
+    if size == 0:
+        raise UsageError(f"{path} is empty (0 bytes)")
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        if path.suffix == ".safetensors":
+            length = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+            try:
+                header = json.loads(handle.read(length)) if 0 < length <= size - 8 else None
+                end = max((int(v["data_offsets"][1]) for k, v in header.items()
+                           if k != "__metadata__"), default=0)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+                header = None
+            if header is None or 8 + length + end != size:
+                raise UsageError(f"{path} is truncated or not a safetensors file")
+            return
+    if not zipfile.is_zipfile(path) and head[:1] != b"\x80":  # legacy files are pickles
+        raise UsageError(f"{path} is truncated or not a PyTorch file")
 
 
 def encoder_max_positions(path: str, what: str = "model",

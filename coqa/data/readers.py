@@ -73,6 +73,8 @@ def load_dialogues(path: str | Path, skip_invalid: bool = False,
     top = read_json(path)
     if not isinstance(top, dict) or not isinstance(top.get("data"), list):
         raise DataError('no "data" list at the top level', file=path)
+    if not top["data"]:
+        raise DataError('"data" is empty: no dialogues', file=path)
     loaded = LoadedData(path=path, format="", dialogues=[])
     seen_ids: Dict[str, int] = {}
     for index, raw in enumerate(top["data"]):
@@ -140,6 +142,9 @@ def _parse_dialogue(raw: Any, dialogue_id: str, questions_only: bool = False
         raise _TurnError(None, "dialogue is not a JSON object")
     if isinstance(raw.get("id"), bool) or "id" not in raw:
         raise _TurnError(None, 'missing field "id"')
+    if not isinstance(raw["id"], (int, str)):
+        raise _TurnError(None, f'field "id" has type {type(raw["id"]).__name__} '
+                               f'(a string or an integer)')
     if questions_only and not ({"Answers", "answers"} & set(raw)):
         return _parse_questions(raw, dialogue_id)
     if "Passage" in raw:
@@ -163,6 +168,8 @@ def _parse_questions(raw: Dict[str, Any], dialogue_id: str
     turns = []
     for position, question in enumerate(_require(raw, names[2], list, "dialogue")):
         turn_id = _require(question, "turn_id", int, f"{names[2]}[{position}]", position + 1)
+        if any(t.turn_id == turn_id for t in turns):
+            raise _TurnError(turn_id, f"repeated turn_id {turn_id} in {names[2]}")
         turns.append(Turn(turn_id, _question_text(question, turn_id),
                           str(question.get("question_type", "")), (), AnswerKind.UNKNOWN, None))
     return CONVQA_CN if convqa else COQA, Dialogue(dialogue_id, source, passage, tuple(turns)), []
@@ -172,8 +179,13 @@ def _paired_turns(questions: Sequence[Any], answers: Sequence[Any], q_name: str,
     """Yield (turn_id, question, answer) after checking lengths and matching turn_ids."""
     if len(questions) != len(answers):
         raise _TurnError(None, f"{len(questions)} {q_name} but {len(answers)} {a_name}")
+    seen: Dict[int, int] = {}
     for position, (question, answer) in enumerate(zip(questions, answers), start=1):
         turn_id = _require(question, "turn_id", int, f"{q_name}[{position - 1}]", position)
+        if turn_id in seen:
+            raise _TurnError(turn_id, f"repeated turn_id {turn_id} ({q_name}[{seen[turn_id]}] "
+                                      f"and {q_name}[{position - 1}])")
+        seen[turn_id] = position - 1
         answer_turn = _require(answer, "turn_id", int, f"{a_name}[{position - 1}]", turn_id)
         if answer_turn != turn_id:
             raise _TurnError(turn_id, f"question turn_id {turn_id} but answer turn_id {answer_turn}")

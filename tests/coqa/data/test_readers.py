@@ -168,3 +168,37 @@ def test_coqa_hand_made_every_kind(write_json):
     # "a red one" is not in the rationale "a red bike": best character F1 inside it.
     assert dialogue.span_text(dialogue.turns[4]) == "a red"
     assert dialogue.span_text(dialogue.turns[5]) == "every day"
+
+
+def test_repeated_turn_id_names_dialogue_and_turn(convqa_data, write_json):
+    dialogue = convqa_data["data"][1]
+    dialogue["Questions"][3]["turn_id"] = dialogue["Answers"][3]["turn_id"] = 3
+    path = write_json(convqa_data)
+    with pytest.raises(DataError) as err:
+        load_dialogues(path)
+    assert err.value.dialogue_id == "2" and err.value.turn == 3
+    assert "repeated turn_id 3" in str(err.value) and str(path) in str(err.value)
+    loaded = load_dialogues(path, skip_invalid=True)  # the whole dialogue is skipped, reported
+    assert [d.id for d in loaded.dialogues] == ["1"] and len(loaded.skipped) == 1
+
+
+def test_repeated_turn_id_in_questions_only_dialogue(convqa_data, write_json):
+    dialogue = convqa_data["data"][0]
+    del dialogue["Answers"]
+    dialogue["Questions"][1]["turn_id"] = 1
+    with pytest.raises(DataError, match="repeated turn_id 1"):
+        load_dialogues(write_json(convqa_data), questions_only=True)
+
+
+@pytest.mark.parametrize("bad_id", [[1, 2], {"a": 1}, 1.5])
+def test_dialogue_id_of_another_type(bad_id, convqa_data, write_json):
+    convqa_data["data"][0]["id"] = bad_id
+    with pytest.raises(DataError, match=f'field "id" has type {type(bad_id).__name__}'):
+        load_dialogues(write_json(convqa_data))
+
+
+def test_empty_data_list_is_an_error(write_json):
+    path = write_json({"version": "t", "data": []})
+    with pytest.raises(DataError, match='"data" is empty') as err:
+        load_dialogues(path)
+    assert str(path) in str(err.value)
