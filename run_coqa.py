@@ -13,8 +13,8 @@ from typing import Optional, Sequence
 
 import torch
 
-from coqa.cli import (UsageError, exit_on_bad_input, precision_from, prepare_output_dir,
-                      setup_logging, train_config_from)
+from coqa.cli import (UsageError, check_resume, exit_on_bad_input, precision_from,
+                      prepare_output_dir, setup_logging, train_config_from)
 from coqa.data.cache import write_json
 from coqa.data.folders import encoder_max_positions, load_tokenizer
 from coqa.data.history import resolve_history_sources
@@ -72,6 +72,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise UsageError("nothing to do: give --do_train, --do_eval and/or --do_predict")
     feature_config, model_config, post_config, train_config = configs_from(args)
     check_lengths(args)
+    check_resume(train_config, {})
     dist = init_distributed(args.no_cuda, args.local_rank)
     setup_logging(log_level(dist))
     output_dir = prepare_output_dir(args.output_dir, args.do_train, args.overwrite_output_dir,

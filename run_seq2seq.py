@@ -15,11 +15,12 @@ from typing import Optional, Sequence
 
 import torch
 
-from coqa.cli import (UsageError, exit_on_bad_input, precision_from, prepare_output_dir,
-                      setup_logging, train_config_from)
+from coqa.cli import (UsageError, check_input_file, check_output_file, check_resume,
+                      exit_on_bad_input, precision_from, prepare_output_dir, setup_logging,
+                      train_config_from)
 from coqa.data.cache import write_json
 from coqa.data.folders import encoder_max_positions, load_tokenizer
-from coqa.train.checkpoints import model_saver
+from coqa.train.checkpoints import model_saver, save_final
 from coqa.train.distributed import barrier, cleanup_distributed, init_distributed, log_level
 from coqa.train.loop import train
 from coqa.train.optim import count_parameters
@@ -35,13 +36,16 @@ from seq2seq.steps import (check_lengths, decode_answers, load_seq2seq_model, re
 
 logger = logging.getLogger("run_seq2seq")
 DEFAULT_HISTORY = "QAQAFQ"
+# TrainConfig fields under their s2s-ft flag names, for resume-mismatch messages.
+TRAIN_FLAG_NAMES = {"warmup_steps": "--num_warmup_steps", "max_steps": "--num_training_steps",
+                    "num_train_epochs": "--num_training_epochs (0: set by --num_training_steps)"}
+REQUIRED = {"train": ("train_file", "output_dir", "model_name_or_path"),
+            "decode": ("model_path", "input_file", "output_file")}
 
 
 def fine_tune(args, args_dict: dict, dist, tokenizer) -> None:
     """Train on --train_file and save the model into --output_dir."""
-    for flag in ("train_file", "output_dir", "model_name_or_path"):
-        if not getattr(args, flag):
-            raise UsageError(f"--{flag} is required for training")
+    check_input_file(args.train_file, "--train_file")
     source = SourceConfig(max_source_seq_length=args.max_source_seq_length,
                           max_target_seq_length=args.max_target_seq_length,
                           history_format=args_dict["history_format"],
@@ -56,7 +60,9 @@ def fine_tune(args, args_dict: dict, dist, tokenizer) -> None:
     train_config = train_config_from(
         args, precision_from(args, torch.cuda.is_available()), num_train_epochs=float(epochs),
         max_steps=args.num_training_steps, warmup_steps=args.num_warmup_steps)
-    output_dir = prepare_output_dir(args.output_dir, True, True, bool(args.resume_from_checkpoint))
+    check_resume(train_config, TRAIN_FLAG_NAMES)
+    output_dir = prepare_output_dir(args.output_dir, True, args.overwrite_output_dir,
+                                    bool(args.resume_from_checkpoint))
     barrier(dist)
     if dist.is_main:
         write_json(output_dir / "args.json", args_dict)
@@ -75,15 +81,26 @@ def fine_tune(args, args_dict: dict, dist, tokenizer) -> None:
     save_model = model_saver(tokenizer, args_dict)
     train(model, training_set(data, model, args.seed), train_config, save_model, dist=dist)
     if dist.is_main:
-        save_model(model, output_dir)
-        logger.info("Saving model to %s", output_dir)
+        save_final(save_model, model, output_dir)
 
 
 def decode_file(args, dist, tokenizer) -> None:
     """Decode --input_file with --model_path; with --do_eval also score the answers."""
-    for flag in ("model_path", "input_file", "output_file"):
-        if not getattr(args, flag):
-            raise UsageError(f"--{flag} is required for decoding")
+    # Every flag and path is checked before the model is loaded: no decoding is lost.
+    check_input_file(args.input_file, "--input_file")
+    check_output_file(args.output_file, "--output_file")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch_size must be at least 1, got {args.batch_size}")
+    if args.subset < 0:
+        raise UsageError(f"--subset must be >= 0 (0: every example), got {args.subset}")
+    if args.min_len > args.max_tgt_length:
+        raise UsageError(f"--min_len {args.min_len} is above --max_tgt_length "
+                         f"{args.max_tgt_length}: no answer could be that long")
+    config = DecodeConfig(beam_size=args.beam_size, max_tgt_length=args.max_tgt_length,
+                          min_len=args.min_len, length_penalty=args.length_penalty,
+                          forbid_duplicate_ngrams=args.forbid_duplicate_ngrams,
+                          ngram_size=args.ngram_size, forbid_ignore_word=args.forbid_ignore_word,
+                          method=args.decode_method)
     if args.mode != "s2s":
         raise UsageError(f"--mode {args.mode}: only s2s (sequence-to-sequence) decoding exists here")
     if args.max_seq_length is not None and args.max_tgt_length >= args.max_seq_length - 2:
@@ -109,11 +126,6 @@ def decode_file(args, dist, tokenizer) -> None:
     data = load_or_build_examples(args.input_file, tokenizer, source, False,
                                   args.cache_dir or str(Path(args.output_file).parent),
                                   skip_invalid=args.skip_invalid)
-    config = DecodeConfig(beam_size=args.beam_size, max_tgt_length=args.max_tgt_length,
-                          min_len=args.min_len, length_penalty=args.length_penalty,
-                          forbid_duplicate_ngrams=args.forbid_duplicate_ngrams,
-                          ngram_size=args.ngram_size, forbid_ignore_word=args.forbid_ignore_word,
-                          method=args.decode_method)
     ignore = resolve_ignore_ids(args.forbid_ignore_word, tokenizer.get_vocab())
     histories, dialogues = history_sources_for(args.input_file, args.history_source,
                                                args.skip_invalid, args.do_eval)
@@ -189,6 +201,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     dist = init_distributed(args.no_cuda, args.local_rank)
     setup_logging(log_level(dist))
     logger.info("Training/evaluation parameters %s", args)
+    for flag in REQUIRED["decode" if decoding else "train"]:
+        if not getattr(args, flag):
+            raise UsageError(f"--{flag} is required for {'decoding' if decoding else 'training'}")
     set_seed(args.seed)
     tokenizer = load_tokenizer(args.tokenizer_name or args.model_path or args.model_name_or_path or "",
                                True if args.do_lower_case else None)

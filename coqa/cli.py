@@ -7,16 +7,22 @@ import argparse
 import functools
 import logging
 import sys
+import tempfile
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
-from coqa.data.errors import ConvQAError, UsageError
+from coqa.data.errors import ConvQAError, UsageError, cannot_write
+from coqa.train.checkpoints import read_trainer_state, resume_mismatches
 from coqa.train.config import AdversarialConfig, TrainConfig
 
 LOG_FORMAT = "%(asctime)s - %(levelname)s - %(name)s -   %(message)s"
 
-__all__ = ["OneLineParser", "UsageError", "add_system_flags", "exit_on_bad_input",
-           "precision_from", "prepare_output_dir", "setup_logging", "train_config_from"]
+__all__ = ["OneLineParser", "UsageError", "add_system_flags", "check_input_file",
+           "check_output_file", "check_resume", "exit_on_bad_input", "precision_from",
+           "prepare_output_dir", "setup_logging", "train_config_from"]
+logger = logging.getLogger(__name__)
+# What a run writes before it has really started: a folder holding only these is reusable.
+WRITTEN_AT_START = ("args.json",)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -42,7 +48,10 @@ def exit_on_bad_input(main: Callable[[Optional[Sequence[str]]], int]):
             return main(argv)
         except ConvQAError as err:
             print(f"error: {err.one_line()}", file=sys.stderr)
-        return 2
+            return getattr(err, "exit_code", 2)
+        except KeyboardInterrupt:  # outside training (which says where to resume from)
+            print("error: interrupted (Ctrl-C)", file=sys.stderr)
+            return 130
 
     return wrapper
 
@@ -85,14 +94,76 @@ def train_config_from(args: argparse.Namespace, precision: str, *, num_train_epo
         logging_steps=args.logging_steps, save_steps=args.save_steps, seed=args.seed,
         precision=precision, torch_compile=args.torch_compile,
         resume_from_checkpoint=args.resume_from_checkpoint,
+        ignore_resume_mismatch=getattr(args, "ignore_resume_mismatch", False),
         adversarial=adversarial or AdversarialConfig())
 
 
 def prepare_output_dir(output_dir: str, training: bool, overwrite: bool, resuming: bool) -> Path:
-    """Create output_dir; refuse to train into a non-empty one unless told to."""
+    """Create output_dir and check that it is writable; refuse to train into a non-empty
+    one unless told to. A folder holding only what a failed start wrote (args.json) is
+    not "non-empty"."""
     folder = Path(output_dir)
-    if training and folder.is_dir() and any(folder.iterdir()) and not (overwrite or resuming):
-        raise UsageError(f"output directory {output_dir} already exists and is not empty; "
-                         f"use --overwrite_output_dir to train into it")
-    folder.mkdir(parents=True, exist_ok=True)
+    if training and folder.is_dir() and not (overwrite or resuming):
+        if any(p.name not in WRITTEN_AT_START for p in folder.iterdir()):
+            raise UsageError(f"output directory {output_dir} already exists and is not empty; "
+                             f"use --overwrite_output_dir to train into it")
+    _check_writable_folder(folder, "--output_dir")
     return folder
+
+
+def _check_writable_folder(folder: Path, flag: str) -> None:
+    """Create `folder` if needed, and write (then delete) a probe file in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except FileExistsError:
+        raise UsageError(f"{flag} {folder}: {folder} or a folder above it is a regular "
+                         f"file") from None
+    except NotADirectoryError:
+        raise UsageError(f"{flag} {folder}: a folder above it is a regular file") from None
+    except OSError as err:
+        raise cannot_write(err, folder) from None
+
+
+def check_input_file(path: str, flag: str) -> Path:
+    """An input file that exists and is a regular file."""
+    file = Path(path)
+    if file.is_dir():
+        raise UsageError(f"{flag} {path} is a directory, not a file")
+    if not file.is_file():
+        raise UsageError(f"{flag} {path} does not exist")
+    return file
+
+
+def check_output_file(path: str, flag: str) -> Path:
+    """An output file that can be written: not a directory, its folder writable (created
+    if needed). Checked before the work that produces it."""
+    file = Path(path)
+    if file.is_dir():
+        raise UsageError(f"{flag} {path} is a directory, not a file")
+    _check_writable_folder(file.parent, flag)
+    return file
+
+
+def check_resume(config: TrainConfig, flag_names: Mapping[str, str]) -> None:
+    """Before anything is loaded: --resume_from_checkpoint must be a complete checkpoint
+    whose schedule settings (learning rate, warm-up, steps, epochs, batch size,
+    accumulation, seed) equal this command line's; a mismatch is refused in one line
+    naming each flag with its old and new value, unless ignore_resume_mismatch."""
+    if not config.resume_from_checkpoint:
+        return
+    state = read_trainer_state(Path(config.resume_from_checkpoint))
+    flag_names = {"per_device_batch_size": "--per_gpu_train_batch_size", **flag_names}
+    changed = [f"{flag_names.get(name, '--' + name)} was {old}, now {new}"
+               for name, old, new in resume_mismatches(state, config)]
+    if not changed:
+        return
+    if config.ignore_resume_mismatch:
+        logger.warning("Resuming from %s although %s (--ignore_resume_mismatch): the "
+                       "optimizer and scheduler continue from their saved state",
+                       config.resume_from_checkpoint, "; ".join(changed))
+        return
+    raise UsageError(f"cannot resume from {config.resume_from_checkpoint}: "
+                     f"{'; '.join(changed)} (use the checkpoint's values, or "
+                     f"--ignore_resume_mismatch)")

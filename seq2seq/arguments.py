@@ -68,6 +68,8 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
 def _train_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("train")
     group.add_argument("--output_dir", default=None, help="checkpoints and logs")
+    group.add_argument("--overwrite_output_dir", action="store_true",
+                       help="train into a non-empty output_dir (its model is replaced)")
     group.add_argument("--log_dir", default=None,
                        help="accepted for compatibility and ignored (TensorBoard writes to "
                             "output_dir/runs)")
@@ -87,6 +89,9 @@ def _train_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--save_steps", type=int, default=1500, help="steps between checkpoints")
     group.add_argument("--seed", type=int, default=42, help="random seed")
     group.add_argument("--resume_from_checkpoint", default=None, help="checkpoint-N to continue from")
+    group.add_argument("--ignore_resume_mismatch", action="store_true",
+                       help="resume although learning rate, warm-up, steps, epochs, batch size "
+                            "or accumulation differ from the checkpoint's")
 
 
 def _decode_flags(parser: argparse.ArgumentParser) -> None:

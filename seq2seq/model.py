@@ -42,6 +42,7 @@ import dataclasses
 import json
 import logging
 import math
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -383,7 +384,12 @@ def read_state_dict(directory: Path) -> Dict[str, torch.Tensor]:
     if (directory / WEIGHTS_NAME).is_file():
         return load_file(str(directory / WEIGHTS_NAME))
     if (directory / LEGACY_WEIGHTS_NAME).is_file():
-        return torch.load(directory / LEGACY_WEIGHTS_NAME, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(directory / LEGACY_WEIGHTS_NAME, map_location="cpu",
+                              weights_only=True)
+        except (pickle.UnpicklingError, EOFError, RuntimeError) as err:
+            raise ValueError(f"{directory / LEGACY_WEIGHTS_NAME} is not a readable PyTorch "
+                             f"weights file ({type(err).__name__})") from None
     raise FileNotFoundError(f"{directory}: no {WEIGHTS_NAME} or {LEGACY_WEIGHTS_NAME}")
 
 

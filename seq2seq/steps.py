@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from coqa.data.cache import write_json
 from coqa.data.errors import UsageError
+from coqa.data.folders import check_weights_file
 from coqa.data.text import detokenize, passage_spelling
 from coqa.train.dataset import TrainDataset
 from seq2seq.examples import Seq2SeqData
@@ -28,6 +29,9 @@ def load_seq2seq_model(path: str, config: Seq2SeqConfig, trained: bool,
     with `config`) or a pretrained encoder folder."""
     if not Path(path).is_dir():
         raise UsageError(f"model folder {path} does not exist (models load from local folders only)")
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (Path(path) / name).is_file():
+            check_weights_file(Path(path) / name)
     try:
         if trained:
             return Seq2SeqModel.load(path, fallback=config, config_file=config_file)

@@ -68,6 +68,9 @@ def _train_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=42, help="random seed")
     group.add_argument("--resume_from_checkpoint", default=None,
                        help="checkpoint-N folder to continue from exactly")
+    group.add_argument("--ignore_resume_mismatch", action="store_true",
+                       help="resume although learning rate, warm-up, steps, epochs, batch size "
+                            "or accumulation differ from the checkpoint's")
     group.add_argument("--adversarial", action="store_true",
                        help="adversarial training on the word embeddings (FGM by default)")
     group.add_argument("--adversarial_method", choices=[m for m in ADVERSARIAL_METHODS if m], default="fgm",

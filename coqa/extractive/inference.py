@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from coqa.data.errors import ConfigError
 from coqa.extractive.features import FeatureSet
 from coqa.extractive.labels import FILL_LOGIT, NUM_SPECIAL
 
@@ -29,6 +30,11 @@ class InferenceConfig:
     batch_size: int = 8
     precision: str = "fp32"  # "fp32" | "bf16" | "fp16"
     show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"the evaluation batch size (--per_gpu_eval_batch_size) must be "
+                              f"at least 1, got {self.batch_size}")
 
 
 def _autocast(precision: str, device: torch.device):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 from coqa.data.errors import UsageError
-from coqa.data.folders import encoder_max_positions, require_folder
+from coqa.data.folders import check_weights_file, encoder_max_positions, require_folder
 from coqa.extractive.model import MODEL_CONFIG_NAME, ConvQAModel, ModelConfig
 
 logger = logging.getLogger(__name__)
@@ -25,6 +25,9 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.ind
 def load_model(path: str, config: ModelConfig, config_path: str = "") -> ConvQAModel:
     """A saved ConvQAModel, or a new one around a pretrained encoder."""
     folder = require_folder(path, "model")
+    for name in WEIGHT_FILES[:2]:
+        if (folder / name).is_file():
+            check_weights_file(folder / name)
     if (folder / MODEL_CONFIG_NAME).is_file():
         try:
             model = ConvQAModel.load(folder)

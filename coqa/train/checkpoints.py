@@ -6,17 +6,20 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from coqa.data.cache import write_json
-from coqa.data.errors import ConfigError
+from coqa.data.errors import ConfigError, UsageError, cannot_write
+from coqa.data.folders import check_weights_file
+from coqa.train.config import TrainConfig
 from coqa.train.rng import gather_rng_states, set_rng_state
 from coqa.train.step import OptimizerStep
 
@@ -25,6 +28,11 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_PREFIX = "checkpoint-"
 STATE_FILES = ("optimizer.pt", "scheduler.pt", "rng_state.pt", "trainer_state.json")
 TRAINER_STATE_VERSION = 1
+STATE_KEYS = ("global_step", "epoch", "steps_in_epoch", "total_loss", "num_examples",
+              "global_batch_size", "config")
+# TrainConfig fields that shape the optimizer schedule: a resume must not change them.
+SCHEDULE_FIELDS = ("learning_rate", "warmup_steps", "max_steps", "num_train_epochs",
+                   "per_device_batch_size", "gradient_accumulation_steps", "seed")
 
 SaveModel = Callable[[nn.Module, Path], None]
 
@@ -51,12 +59,37 @@ def model_saver(tokenizer, args_dict: Dict[str, Any]) -> SaveModel:
 
 def save_final(save_model: SaveModel, model: nn.Module, output_dir: Path) -> None:
     """The trained model in output_dir, written to a temporary folder first then moved in."""
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=output_dir))
-    save_model(model, tmp)
-    for item in tmp.iterdir():
-        os.replace(item, output_dir / item.name)
-    tmp.rmdir()
+    tmp = None
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=output_dir))
+        save_model(model, tmp)
+        for item in tmp.iterdir():
+            os.replace(item, output_dir / item.name)
+        tmp.rmdir()
+    except OSError as err:
+        raise cannot_write(err, _written_file(err, tmp or output_dir, output_dir)) from None
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
     logger.info("Saving model to %s", output_dir)
+
+
+def _written_file(err: OSError, tmp: Path, final: Path) -> Path:
+    """The file a failed save was writing, under its final folder's name."""
+    if not err.filename:
+        return final
+    name = Path(str(err.filename))
+    try:
+        return final / name.relative_to(tmp)
+    except ValueError:
+        return name
+
+
+def latest_checkpoint(output_dir: Path) -> Optional[Path]:
+    """The complete `checkpoint-N` folder with the highest N, if any."""
+    found = [p for p in Path(output_dir).glob(f"{CHECKPOINT_PREFIX}*")
+             if p.name[len(CHECKPOINT_PREFIX):].isdigit() and (p / "trainer_state.json").is_file()]
+    return max(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]), default=None)
 
 
 def save_checkpoint(step: OptimizerStep, progress: Progress,
@@ -77,6 +110,9 @@ def save_checkpoint(step: OptimizerStep, progress: Progress,
         save_model(step.model, tmp)
         _write_training_state(step, progress, rng_states, tmp)
         _replace_dir(tmp, final)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise cannot_write(err, _written_file(err, tmp, final)) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -138,20 +174,63 @@ def remove_interrupted_saves(output_dir: Path) -> None:
             os.replace(old, final)
 
 
-def restore(step: OptimizerStep, directory: Path, per_epoch: int) -> Progress:
-    """Load optimizer, scheduler, scaler, random states and position from a checkpoint."""
+def read_trainer_state(directory: Path) -> Dict[str, Any]:
+    """trainer_state.json of a `checkpoint-N` folder, after checking that the folder is a
+    complete checkpoint; every defect is a one-line UsageError naming the file."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UsageError(f"--resume_from_checkpoint {directory} does not exist")
     state_file = directory / "trainer_state.json"
     if not state_file.is_file():
-        raise ConfigError(f"{directory} is not a training checkpoint (no trainer_state.json)")
-    state = json.loads(state_file.read_text(encoding="utf-8"))
+        latest = latest_checkpoint(directory)
+        hint = (f"it is a run folder; its latest checkpoint is {latest}" if latest is not None
+                else f"resume from a {CHECKPOINT_PREFIX}N folder of the run")
+        raise UsageError(f"{directory} is not a training checkpoint (no trainer_state.json; "
+                         f"a final model cannot be resumed): {hint}")
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UsageError(f"{state_file} is broken ({err})") from None
+    missing = [k for k in STATE_KEYS if not isinstance(state, dict) or k not in state]
+    if missing or not isinstance(state["config"], dict):
+        raise UsageError(f"{state_file} is not a trainer state (missing {', '.join(missing) or 'config'})")
+    for name in STATE_FILES[:3]:
+        if not (directory / name).is_file():
+            raise UsageError(f"{directory / name} is missing: the checkpoint is incomplete")
+        check_weights_file(directory / name)
+    return state
+
+
+def resume_mismatches(state: Dict[str, Any], config: TrainConfig) -> List[Tuple[str, Any, Any]]:
+    """(field, checkpoint value, new value) for each schedule-shaping setting that differs."""
+    saved = state["config"]
+    return [(name, saved.get(name), getattr(config, name)) for name in SCHEDULE_FIELDS
+            if saved.get(name) != getattr(config, name)]
+
+
+def _load(path: Path, **kwargs) -> Any:
+    """torch.load of a checkpoint state file; an unreadable file is a one-line UsageError."""
+    try:
+        return torch.load(path, weights_only=True, **kwargs)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, OSError) as err:
+        raise UsageError(f"{path} cannot be read ({type(err).__name__}): the checkpoint "
+                         f"is damaged") from None
+
+
+def restore(step: OptimizerStep, directory: Path, per_epoch: int) -> Progress:
+    """Load optimizer, scheduler, scaler, random states and position from a checkpoint."""
+    state = read_trainer_state(directory)
     _check_compatible(step, state, per_epoch)
     device = step.dist.device
-    step.optimizer.load_state_dict(torch.load(directory / "optimizer.pt", map_location=device,
-                                              weights_only=True))
-    step.scheduler.load_state_dict(torch.load(directory / "scheduler.pt", weights_only=True))
+    try:
+        step.optimizer.load_state_dict(_load(directory / "optimizer.pt", map_location=device))
+        step.scheduler.load_state_dict(_load(directory / "scheduler.pt"))
+    except (ValueError, KeyError) as err:
+        raise UsageError(f"{directory / 'optimizer.pt'} does not fit this model ({err}); "
+                         f"is it another run's checkpoint?") from None
     if step.scaler is not None and (directory / "scaler.pt").is_file():
-        step.scaler.load_state_dict(torch.load(directory / "scaler.pt", weights_only=True))
-    ranks = torch.load(directory / "rng_state.pt", weights_only=True)["ranks"]
+        step.scaler.load_state_dict(_load(directory / "scaler.pt"))
+    ranks = _load(directory / "rng_state.pt")["ranks"]
     if step.dist.rank >= len(ranks):
         logger.warning("No saved random state for rank %d; dropout will not replay exactly",
                        step.dist.rank)
@@ -178,8 +257,11 @@ def _check_compatible(step: OptimizerStep, state: dict, per_epoch: int) -> None:
                                         config.gradient_accumulation_steps),
         "seed": (saved["seed"], config.seed),
     }
-    for name, (was, now) in expected.items():
-        if was != now:
-            raise ConfigError(f"cannot resume: {name} was {was} in the checkpoint, now {now}")
+    changed = [f"{name} was {was} in the checkpoint, now {now}"
+               for name, (was, now) in expected.items() if was != now]
+    if changed and config.ignore_resume_mismatch:
+        logger.warning("Resuming anyway (ignore_resume_mismatch): %s", "; ".join(changed))
+    elif changed:
+        raise ConfigError(f"cannot resume: {'; '.join(changed)}")
     if state["steps_in_epoch"] >= per_epoch:
         raise ConfigError("cannot resume: the checkpoint's position is past the end of its epoch")

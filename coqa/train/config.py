@@ -62,6 +62,7 @@ class TrainConfig:
     precision: str = "fp32"           # fp32 | bf16 | fp16 (fp16 needs CUDA)
     torch_compile: bool = False
     resume_from_checkpoint: Optional[str] = None
+    ignore_resume_mismatch: bool = False  # resume although the schedule settings changed
     ddp_find_unused_parameters: bool = False
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
 
@@ -70,6 +71,8 @@ class TrainConfig:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.per_device_batch_size < 1 or self.gradient_accumulation_steps < 1:
             raise ConfigError("batch size and gradient accumulation steps must be at least 1")
+        if not self.learning_rate >= 0:
+            raise ConfigError(f"the learning rate must not be negative, got {self.learning_rate}")
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ConfigError("give num_train_epochs > 0 or max_steps > 0")
 

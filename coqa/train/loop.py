@@ -41,9 +41,9 @@ from typing import Callable, Mapping, Optional
 from torch import nn
 from tqdm.auto import tqdm
 
-from coqa.data.errors import ConfigError
-from coqa.train.checkpoints import (Progress, SaveModel, remove_interrupted_saves, restore,
-                                    save_checkpoint)
+from coqa.data.errors import ConfigError, Interrupted
+from coqa.train.checkpoints import (Progress, SaveModel, latest_checkpoint,
+                                    remove_interrupted_saves, restore, save_checkpoint)
 from coqa.train.config import TrainConfig, TrainResult
 from coqa.train.dataset import TrainDataset
 from coqa.train.distributed import DistInfo, single_process
@@ -87,6 +87,8 @@ def train(model: nn.Module, dataset: TrainDataset, config: TrainConfig, save_mod
             from tensorboardX import SummaryWriter  # created only once training starts
             loop.writer = SummaryWriter(logdir=str(Path(config.output_dir) / "runs"))
         loop.run(progress, total)
+    except KeyboardInterrupt:
+        raise Interrupted(_where_to_resume(config, progress)) from None
     finally:
         if loop.writer is not None:
             loop.writer.close()
@@ -94,6 +96,15 @@ def train(model: nn.Module, dataset: TrainDataset, config: TrainConfig, save_mod
     if dist.is_main:
         logger.info(" global_step = %d, average loss = %s", progress.global_step, average)
     return TrainResult(progress.global_step, average, time.perf_counter() - start)
+
+
+def _where_to_resume(config: TrainConfig, progress: Progress) -> str:
+    latest = latest_checkpoint(Path(config.output_dir))
+    if latest is None:
+        return (f"interrupted at step {progress.global_step}, before any checkpoint "
+                f"(--save_steps {config.save_steps}): nothing to resume from, rerun from the start")
+    return (f"interrupted at step {progress.global_step}; to continue, rerun the same command "
+            f"with --resume_from_checkpoint {latest}")
 
 
 def _log_banner(step: OptimizerStep, total: int, per_epoch: int) -> None:
@@ -163,6 +174,8 @@ class _Loop:
             progress.total_loss += meter.flush(dist)
             if dist.is_main:
                 meter.log_line(number, lr, dist.device, self.writer)
+                if self.writer is not None:
+                    self.writer.flush()  # so a kill -9 keeps the curve up to here
             meter.reset_window()
         if config.save_steps > 0 and number % config.save_steps == 0:
             paused = time.perf_counter()
@@ -185,3 +198,4 @@ class _Loop:
         for name, value in (results or {}).items():
             logger.info("  eval %s = %s", name, value)
             self.writer.add_scalar(f"eval/{name}", value, number)
+        self.writer.flush()

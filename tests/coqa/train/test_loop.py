@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch.utils.data import DistributedSampler
 
+from coqa.data.errors import UsageError
 from coqa.train.checkpoints import STATE_FILES
 from coqa.train.adversarial import FGM, PGD, adversarial_backward
 from coqa.train.config import AdversarialConfig
@@ -224,7 +225,7 @@ def test_checkpoint_is_complete_or_absent(tmp_path):
         save_state_dict(model, directory)
         raise OSError("disk full")
 
-    with pytest.raises(OSError):
+    with pytest.raises(UsageError, match="checkpoint-2: disk full"):  # one line, folder named
         train(toy_model(), ToyDataset(8), make_config(tmp_path / "broken", save_steps=2),
               broken_save)
     broken = tmp_path / "broken" / "out"
