@@ -451,3 +451,30 @@ def test_ctrl_c_says_where_to_resume(model, cache, tmp_path, monkeypatch, capsys
                                    "--save_steps", "2"))
     one_line(capsys, code, "interrupted at step 3", "--resume_from_checkpoint",
              str(out / "checkpoint-2"), exit_code=130)
+
+
+@pytest.mark.parametrize("other", ["other data", "a seq2seq run"])
+def test_resume_from_another_runs_checkpoint(other, coqa_run, s2s_run, model, cache, tmp_path,
+                                             capsys):
+    if other == "other data":
+        argv = coqa_argv(model, tmp_path / "out", cache, "--do_train", "--max_steps", "4",
+                         "--save_steps", "2", "--resume_from_checkpoint",
+                         str(coqa_run / "checkpoint-2"))
+        argv[argv.index("--train_file") + 1] = "dev.json"
+        words = ["num_examples was", "another run"]
+    else:  # the seq2seq run's schedule flags, so that only the checkpoint's content differs
+        argv = with_flags(coqa_argv(model, tmp_path / "out", cache, "--do_train"),
+                          {"--max_steps": "4", "--learning_rate": "0.001",
+                           "--per_gpu_train_batch_size": "4", "--warmup_steps": "0",
+                           "--num_train_epochs": "0", "--save_steps": "2",
+                           "--resume_from_checkpoint": str(s2s_run / "checkpoint-2")})
+        words = ["another run"]
+    one_line(capsys, run_coqa.main(argv), str(coqa_run if other == "other data" else s2s_run),
+             *words)
+
+
+def test_ctrl_c_outside_training_is_one_line(tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(validate, "load_dialogues", interrupted)
+    one_line(capsys, validate.main([str(SAMPLE / "dev.json")]), "interrupted", exit_code=130)

@@ -262,6 +262,7 @@ def _check_compatible(step: OptimizerStep, state: dict, per_epoch: int) -> None:
     if changed and config.ignore_resume_mismatch:
         logger.warning("Resuming anyway (ignore_resume_mismatch): %s", "; ".join(changed))
     elif changed:
-        raise ConfigError(f"cannot resume: {'; '.join(changed)}")
+        raise ConfigError(f"cannot resume from {config.resume_from_checkpoint}: "
+                          f"{'; '.join(changed)} (another run's checkpoint, or other data?)")
     if state["steps_in_epoch"] >= per_epoch:
         raise ConfigError("cannot resume: the checkpoint's position is past the end of its epoch")
