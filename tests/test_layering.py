@@ -5,6 +5,9 @@ imports (ast, so imports inside functions count too).
   shared and know no model;
 - seq2seq never imports coqa.extractive or coqa.tools;
 - coqa.extractive never imports seq2seq or coqa.tools;
+- coqa.repl (the chat loop both chat tools share) knows no model;
+- nothing in coqa imports seq2seq (`python -m coqa.chat --seq2seq` hands over to
+  `python -m seq2seq.chat` by exec, not by import);
 - evaluate imports nothing of the project (its core is also standard library only,
   tests/evaluate/test_eval_imports.py);
 - no package module imports an entry script (run_coqa, run_seq2seq) or a test;
@@ -28,6 +31,8 @@ RULES: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ("coqa.data", ("coqa.extractive", "coqa.tools", "seq2seq", "coqa.train", "coqa.cli")),
     ("coqa.train", ("coqa.extractive", "coqa.tools", "seq2seq", "coqa.cli")),
     ("coqa.cli", ("coqa.extractive", "coqa.tools", "seq2seq")),
+    ("coqa.repl", ("coqa.extractive", "coqa.tools", "seq2seq", "coqa.train")),
+    ("coqa", ("seq2seq",)),
     ("coqa.extractive", ("seq2seq", "coqa.tools")),
     ("seq2seq", ("coqa.extractive", "coqa.tools")),
     ("evaluate", ("coqa", "seq2seq", *ENTRY_SCRIPTS, "tests", "scripts")),
@@ -103,6 +108,17 @@ def test_seq2seq_entry_script_loads_no_extractive_module():
     import sys
 
     code = ("import sys, run_seq2seq; "
+            "print(sorted(m for m in sys.modules if m.startswith(('coqa.extractive', 'coqa.tools'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_seq2seq_chat_loads_no_extractive_module():
+    import subprocess
+    import sys
+
+    code = ("import sys, seq2seq.chat; "
             "print(sorted(m for m in sys.modules if m.startswith(('coqa.extractive', 'coqa.tools'))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                          text=True, check=True).stdout.strip()

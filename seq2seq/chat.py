@@ -1,0 +1,98 @@
+"""Ask a trained seq2seq model questions about a passage, one after another.
+
+    python -m seq2seq.chat --model DIR [--passage FILE] [--beam_size 1]
+
+(also `python -m coqa.chat --seq2seq ...`). Each answer comes with its score (the log-
+probability of the decoded answer) and the passage window of its source; the history is
+the model's own earlier answers, shaped as the model was trained (its args.json).
+Commands: `:reset`, `:history`, `:passage`, `:quit` (see `coqa.repl`).
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+import torch
+
+from coqa.cli import exit_on_bad_input
+from coqa.data.folders import load_tokenizer
+from coqa.data.text import detokenize
+from coqa.repl import ChatAnswer, chat_dialogue, read_passage_file, run_chat
+from coqa.repl import build_parser as chat_parser
+from seq2seq.config import SourceConfig
+from seq2seq.decoding import DecodeConfig, decode
+from seq2seq.examples import Seq2SeqData, pack_examples
+from seq2seq.model import Seq2SeqConfig, Seq2SeqModel
+from seq2seq.sources import last_turn_examples
+from seq2seq.steps import load_seq2seq_model, read_trained_args
+
+DEFAULT_HISTORY = "QAQAFQ"
+
+
+def source_config_of(model_dir: str, model: Seq2SeqModel) -> SourceConfig:
+    """The source settings the model was trained with (its args.json), else defaults."""
+    trained = read_trained_args(model_dir)
+    turns = trained.get("history_turns")
+    return SourceConfig(max_source_seq_length=model.config.max_source_length,
+                        max_target_seq_length=max(2, model.config.max_target_length),
+                        history_format=trained.get("history_format") or DEFAULT_HISTORY,
+                        max_query_length=trained.get("history_tokens"),
+                        doc_stride=trained.get("window_stride"),
+                        history_len=2 if turns is None else turns)
+
+
+@dataclass
+class GenerativeAnswerer:
+    model: Seq2SeqModel
+    tokenizer: object
+    source: SourceConfig
+    decoding: DecodeConfig
+    device: torch.device
+
+    def answer(self, passage: str, history: Sequence[Tuple[str, str]], question: str) -> ChatAnswer:
+        data = pack_examples(last_turn_examples([chat_dialogue(passage, history, question)],
+                                                self.tokenizer, self.source), self.tokenizer)
+        batch = data.batch([0])
+        with torch.inference_mode():
+            output = decode(self.model, batch["source_ids"].to(self.device),
+                            batch["source_mask"].to(self.device), self.decoding, frozenset(),
+                            False)
+        best = output.answers[0]
+        text = detokenize(self.tokenizer.convert_ids_to_tokens(list(best.token_ids)))
+        return ChatAnswer(text, float(best.score), self.window_of(data))
+
+    def window_of(self, data: Seq2SeqData) -> str:
+        """The passage part of the source: after the first [SEP], without the last."""
+        ids = data.source(0)
+        sep = self.tokenizer.sep_token_id
+        window = ids[ids.index(sep) + 1:-1] if sep in ids[:-1] else []
+        text = detokenize(self.tokenizer.convert_ids_to_tokens(window))
+        shown = text if len(text) <= 24 else f"{text[:10]}…{text[-10:]}"
+        return f"window of {len(window)} passage tokens 「{shown}」"
+
+
+def build_parser():
+    parser = chat_parser("python -m seq2seq.chat")
+    parser.add_argument("--beam_size", type=int, default=1, help="beam size (1: greedy)")
+    return parser
+
+
+@exit_on_bad_input
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    passage = read_passage_file(args.passage)
+    device = torch.device("cuda" if torch.cuda.is_available() and not args.no_cuda else "cpu")
+    tokenizer = load_tokenizer(args.model)
+    fallback = Seq2SeqConfig(mask_token_id=tokenizer.mask_token_id,
+                             sep_token_id=tokenizer.sep_token_id)
+    model = load_seq2seq_model(args.model, fallback, trained=True).to(device).eval()
+    decoding = DecodeConfig(beam_size=args.beam_size, max_tgt_length=model.config.max_target_length)
+    answerer = GenerativeAnswerer(model, tokenizer, source_config_of(args.model, model), decoding,
+                                  device)
+    run_chat(answerer, passage, sys.stdin, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The chat tools end to end through a pseudo-terminal: `python -m coqa.chat` (extractive)
+and `python -m coqa.chat --seq2seq` (handing over to `python -m seq2seq.chat`), a passage
+pasted or loaded, questions one after another, :history, :reset, :quit."""
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+
+import run_seq2seq
+from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
+from tests.conftest import PASSAGE, REPO
+
+TEXTS = [REPO / "data/sample/train.json", REPO / "data/sample/dev.json"]
+TINY = TinyBertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                      intermediate_size=64, dropout=0.0)
+
+
+class Terminal:
+    """A child process on a pseudo-terminal: `send` a line, `expect` a pattern."""
+
+    def __init__(self, argv):
+        master, slave = pty.openpty()
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+        self.process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=subprocess.PIPE,
+                                        cwd=REPO, env=env, close_fds=True)
+        os.close(slave)
+        self.master, self.seen = master, ""
+
+    def expect(self, pattern: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.seen):
+            ready, _, _ = select.select([self.master], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise AssertionError(f"no {pattern!r} in {self.seen!r}")
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:  # the child closed the terminal
+                chunk = b""
+            if not chunk:
+                raise AssertionError(f"ended without {pattern!r}: {self.seen!r}")
+            self.seen += chunk.decode("utf-8", errors="replace").replace("\r\n", "\n")
+        match = re.search(pattern, self.seen)
+        before, self.seen = self.seen[:match.end()], self.seen[match.end():]
+        return before
+
+    def send(self, line: str) -> None:
+        os.write(self.master, (line + "\n").encode("utf-8"))
+
+    def close(self) -> int:
+        code = self.process.wait(timeout=60)
+        os.close(self.master)
+        return code
+
+
+ANSWER = r"答: (.*)\n\s+score (-?[\d.]+|-?inf|nan), (window [^\n]+)\n"
+
+
+def converse(terminal: Terminal) -> None:
+    """Two questions, the history, a reset, a third question, quit."""
+    terminal.expect(r"Passage: \d+ characters")
+    terminal.expect("问> ")
+    terminal.send("小明住在哪里？")
+    first = re.search(ANSWER, terminal.expect(ANSWER)).group(1)
+    terminal.expect("问> ")
+    terminal.send("他喜欢什么运动？")
+    second = re.search(ANSWER, terminal.expect(ANSWER)).group(1)
+    terminal.expect("问> ")
+    terminal.send(":history")
+    history = terminal.expect("问> ")
+    assert f"1. 小明住在哪里？ -> {first}\n" in history
+    assert f"2. 他喜欢什么运动？ -> {second}\n" in history
+    terminal.send(":reset")
+    terminal.expect("History cleared.\n问> ")
+    terminal.send(":history")
+    assert "(no history)" in terminal.expect("问> ")
+    terminal.send("小红是谁？")
+    terminal.expect(ANSWER)
+    terminal.expect("问> ")
+    terminal.send(":quit")
+    terminal.expect("Bye.")
+    assert terminal.close() == 0
+
+
+@pytest.fixture(scope="module")
+def extractive_model(tmp_path_factory):
+    return write_tiny_bert(tmp_path_factory.mktemp("chat") / "bert",
+                           [*dialogue_texts([str(f) for f in TEXTS]), PASSAGE], TINY)
+
+
+@pytest.fixture(scope="module")
+def seq2seq_model(extractive_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("chat_s2s") / "model"
+    assert run_seq2seq.main(["--train_file", "data/sample/train.json", "--output_dir", str(out),
+                             "--model_name_or_path", str(extractive_model),
+                             "--max_source_seq_length", "128", "--max_target_seq_length", "8",
+                             "--num_training_steps", "1",
+                             "--cached_train_features_file", str(out.parent / "cache")]) == 0
+    return out
+
+
+def test_extractive_chat_with_a_pasted_passage(extractive_model):
+    terminal = Terminal([sys.executable, "-m", "coqa.chat", "--model", str(extractive_model)])
+    terminal.expect("Paste the passage, then an empty line:")
+    half = len(PASSAGE) // 2
+    terminal.send(PASSAGE[:half])
+    terminal.send(PASSAGE[half:])
+    terminal.send("")
+    converse(terminal)
+
+
+def test_extractive_answers_come_from_the_passage(extractive_model, tmp_path):
+    passage = tmp_path / "passage.txt"
+    passage.write_text(PASSAGE, encoding="utf-8")
+    terminal = Terminal([sys.executable, "-m", "coqa.chat", "--model", str(extractive_model),
+                         "--passage", str(passage)])
+    terminal.expect("问> ")
+    terminal.send("小明住在哪里？")
+    text, _, window = re.search(ANSWER, terminal.expect(ANSWER)).groups()
+    assert text in PASSAGE or text in ("是的", "不是", "无法作答")
+    assert re.fullmatch(r"window 1 of 1 \(passage characters 0-\d+\)", window)
+    terminal.send(":quit")
+    assert terminal.close() == 0
+
+
+def test_seq2seq_chat_through_coqa_chat(seq2seq_model, tmp_path):
+    passage = tmp_path / "passage.txt"
+    passage.write_text(PASSAGE, encoding="utf-8")
+    terminal = Terminal([sys.executable, "-m", "coqa.chat", "--seq2seq", "--model",
+                         str(seq2seq_model), "--passage", str(passage)])
+    converse(terminal)
+
+
+def test_a_missing_passage_file_is_one_line(extractive_model, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "coqa.chat", "--model", str(extractive_model),
+                           "--passage", str(tmp_path / "none.txt")], cwd=REPO,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("error: --passage")
