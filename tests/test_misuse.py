@@ -13,7 +13,7 @@ import pytest
 
 import run_coqa
 import run_seq2seq
-from coqa.tools import baseline, tiny, validate
+from coqa.tools import baseline, convert, tiny, validate
 from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from coqa.train.step import OptimizerStep
 from tests.conftest import REPO, convqa_dialogue
@@ -305,7 +305,7 @@ DATA_FAULTS = {
 
 
 @pytest.mark.parametrize("tool", ["run_coqa", "run_seq2seq train", "run_seq2seq decode",
-                                  "validate", "baseline", "tiny"])
+                                  "validate", "baseline", "tiny", "convert"])
 @pytest.mark.parametrize("case", list(DATA_FAULTS))
 def test_bad_data_file(case, tool, model, cache, s2s_run, tmp_path, capsys):
     make, words = DATA_FAULTS[case]
@@ -324,8 +324,13 @@ def test_bad_data_file(case, tool, model, cache, s2s_run, tmp_path, capsys):
         code = validate.main([str(path)])
     elif tool == "baseline":
         code = baseline.main(["--data-file", str(path), "--pred-file", str(tmp_path / "p.json")])
-    else:
+    elif tool == "tiny":
         code = tiny.main(["--data", str(path), "--out", str(tmp_path / "tiny")])
+    else:
+        if case != '"data": []':
+            pytest.skip("convert reads SQuAD-style files: only the empty data list applies")
+        code = convert.main(["--input", str(path), "--output", str(tmp_path / "c.json"),
+                             "--domain", "百科"])
     one_line(capsys, code, str(path), *words)
 
 
@@ -478,3 +483,12 @@ def test_ctrl_c_outside_training_is_one_line(tmp_path, monkeypatch, capsys):
         raise KeyboardInterrupt
     monkeypatch.setattr(validate, "load_dialogues", interrupted)
     one_line(capsys, validate.main([str(SAMPLE / "dev.json")]), "interrupted", exit_code=130)
+
+
+def test_random_pytorch_model_bin_looking_like_a_pickle(model, cache, tmp_path, capsys):
+    folder = copy(model, tmp_path / "model")
+    (folder / "model.safetensors").unlink()
+    (folder / "pytorch_model.bin").write_bytes(b"\x80" + random.Random(1).randbytes(4999))
+    code = run_coqa.main(coqa_argv(folder, tmp_path / "out", cache, "--do_train",
+                                   "--max_steps", "1"))
+    one_line(capsys, code, str(folder))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import pickle
 from pathlib import Path
 
 
@@ -47,5 +48,5 @@ def load_model(path: str, config: ModelConfig, config_path: str = "") -> ConvQAM
         config = dataclasses.replace(config, head_dropout=float(encoder_config["hidden_dropout_prob"]))
     try:
         return ConvQAModel.from_pretrained_encoder(str(folder), config)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as err:
         raise UsageError(f"cannot load the encoder in {path}: {err}".splitlines()[0]) from None

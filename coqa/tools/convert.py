@@ -72,6 +72,8 @@ def convert_squad(path: str | Path, domain: str) -> Tuple[Dict[str, Any], int]:
     top = read_json(path)
     if not isinstance(top, dict) or not isinstance(top.get("data"), list):
         raise DataError('no "data" list at the top level', file=path)
+    if not top["data"]:
+        raise DataError('"data" is empty: no articles to convert', file=path)
     dialogues, moved = [], 0
     for a, article in enumerate(top["data"]):
         paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
