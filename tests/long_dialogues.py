@@ -51,6 +51,9 @@ FILLERS = (
     "图书馆周末也对外开放。", "那天的晚霞格外好看。", "小区门口开了一家面包店。", "火车站离这里不算太远。",
     "湖面上飘着几只小船。", "操场上传来一阵阵欢笑声。", "镇上的钟楼已经有一百多年了。", "田野里的麦子渐渐黄了。",
     "每到春天，山坡上开满了野花。", "老街的石板路被雨水冲得发亮。", "桥下的流水哗哗作响。", "天刚亮，鸟儿就开始叫了。",
+    "菜市场的摊位摆得整整齐齐。", "夏天的夜晚总能听见蝉鸣。", "村口的大槐树长得很高。", "秋风吹落了满地的黄叶。",
+    "海边的沙滩又细又软。", "学校的铃声准时响起。", "路口新装了一盏红绿灯。", "山顶上可以看到整座城市。",
+    "雨后的空气格外清新。", "公园里的荷花开得正好。",
 )
 SOURCES = ("儿童故事", "热点新闻", "历史", "育儿知识")
 
@@ -100,7 +103,7 @@ def _cast(rng: random.Random, config: LongDialogueConfig):
 
 def _passage(rng: random.Random, config: LongDialogueConfig, sentences: List[str]) -> str:
     """Fact sentences at random places among filler sentences (fillers never repeat)."""
-    fillers = rng.sample(FILLERS, rng.randint(*config.fillers))
+    fillers = rng.sample(FILLERS, min(len(FILLERS), rng.randint(*config.fillers)))
     slots = sorted(rng.sample(range(len(fillers) + len(sentences)), len(sentences)))
     facts = iter(rng.sample(sentences, len(sentences)))
     filler_iter = iter(fillers)
