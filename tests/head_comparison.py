@@ -56,9 +56,9 @@ MODELS: Dict[str, Callable[[str], torch.nn.Module]] = {
     "reference": _reference,
 }
 POSTPROCESS: Dict[str, PostprocessConfig] = {
-    "unknown min, max-context": PostprocessConfig(),
-    "unknown max, max-context": PostprocessConfig(null_score_reduce="max"),
-    "unknown min, no max-context": PostprocessConfig(max_context_only=False),
+    "unknown min, max-context": PostprocessConfig(max_context_only=True),
+    "unknown max, max-context": PostprocessConfig(null_score_reduce="max", max_context_only=True),
+    "unknown min, no max-context (default)": PostprocessConfig(),
 }
 
 

@@ -95,7 +95,7 @@ def _eval_flags(parser: argparse.ArgumentParser) -> None:
                        help="how a turn's unknown (无法作答) score combines over its passage "
                             "windows: min, as the old coqa_metrics.py (windows without the "
                             "span are trained as unknown), or max; yes / no always take the max")
-    group.add_argument("--max_context_only", action=argparse.BooleanOptionalAction, default=True,
+    group.add_argument("--max_context_only", action=argparse.BooleanOptionalAction, default=False,
                        help="a span may start only at a token of the window where that token "
                             "has the most context (the old token_is_max_context)")
     group.add_argument("--history_source", choices=HISTORY_CHOICES, default=None,

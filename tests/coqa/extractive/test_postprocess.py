@@ -166,8 +166,8 @@ def test_span_starts_only_where_its_token_has_most_context():
     start, end = logits(2)
     start[0, cls(7)] = end[0, cls(7)] = 5.0          # 他 in window 0: 10
     start[1, cls(8, 6)] = end[1, cls(9, 6)] = 3.0    # 喜欢 in window 1: 6
-    assert answers(start, end, features)[0] == ["喜欢"]
-    assert answers(start, end, features, max_context_only=False)[0] == ["他"]
+    assert answers(start, end, features, max_context_only=True)[0] == ["喜欢"]
+    assert answers(start, end, features)[0] == ["他"]  # the rule is off by default
 
 
 def test_same_span_in_two_windows_listed_once():
@@ -175,11 +175,11 @@ def test_same_span_in_two_windows_listed_once():
     start, end = logits(2)
     start[0, cls(6)] = end[0, cls(7)] = 2.0        # 。他 in window 0, 4
     start[1, cls(6, 6)] = end[1, cls(7, 6)] = 3.0  # 。他 in window 1, 6
-    _, nbest = answers(start, end, features, max_context_only=False)
+    _, nbest = answers(start, end, features)
     assert nbest["7_1"][0] == {"text": "。他", "score": 6.0, "kind": "span"}
     assert [e["text"] for e in nbest["7_1"]].count("。他") == 1
     # 。 (char 6) has more context in window 0 (min(6, 1) = 1) than in window 1 (0).
-    _, nbest = answers(start, end, features)
+    _, nbest = answers(start, end, features, max_context_only=True)
     assert nbest["7_1"][0] == {"text": "。他", "score": 4.0, "kind": "span"}
 
 
