@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -22,6 +23,7 @@ from coqa.data.cache import write_json
 from coqa.data.folders import encoder_max_positions, load_tokenizer
 from coqa.train.checkpoints import model_saver, save_final
 from coqa.train.distributed import barrier, cleanup_distributed, init_distributed, log_level
+from coqa.train.config import TrainConfig
 from coqa.train.loop import train
 from coqa.train.optim import count_parameters
 from coqa.train.rng import set_seed
@@ -43,8 +45,25 @@ REQUIRED = {"train": ("train_file", "output_dir", "model_name_or_path"),
             "decode": ("model_path", "input_file", "output_file")}
 
 
-def fine_tune(args, args_dict: dict, dist, tokenizer) -> None:
-    """Train on --train_file and save the model into --output_dir."""
+@dataclass(frozen=True)
+class FineTuneRun:
+    """What fine_tune reads, checked once from the flags (see `fine_tune_run`)."""
+
+    train_file: str
+    output_dir: str
+    init_model: str            # --resume_from_checkpoint, else --model_name_or_path
+    resuming: bool
+    overwrite_output_dir: bool
+    cache_dir: str
+    skip_invalid: bool
+    seed: int
+    source: SourceConfig
+    model: Seq2SeqConfig
+    train: TrainConfig
+
+
+def fine_tune_run(args, args_dict: dict, tokenizer) -> FineTuneRun:
+    """The training flags as typed configs; a bad one is a one-line error before any work."""
     check_input_file(args.train_file, "--train_file")
     source = SourceConfig(max_source_seq_length=args.max_source_seq_length,
                           max_target_seq_length=args.max_target_seq_length,
@@ -61,32 +80,61 @@ def fine_tune(args, args_dict: dict, dist, tokenizer) -> None:
         args, precision_from(args, torch.cuda.is_available()), num_train_epochs=float(epochs),
         max_steps=args.num_training_steps, warmup_steps=args.num_warmup_steps)
     check_resume(train_config, TRAIN_FLAG_NAMES)
-    output_dir = prepare_output_dir(args.output_dir, True, args.overwrite_output_dir,
-                                    bool(args.resume_from_checkpoint))
+    return FineTuneRun(
+        train_file=args.train_file, output_dir=args.output_dir,
+        init_model=args.resume_from_checkpoint or args.model_name_or_path,
+        resuming=bool(args.resume_from_checkpoint), overwrite_output_dir=args.overwrite_output_dir,
+        cache_dir=args.cached_train_features_file or args.cache_dir or str(Path(args.train_file).parent),
+        skip_invalid=args.skip_invalid, seed=args.seed, source=source, model=model_config,
+        train=train_config)
+
+
+def fine_tune(run: FineTuneRun, args_dict: dict, dist, tokenizer) -> None:
+    """Train on the training file and save the model into the output folder."""
+    output_dir = prepare_output_dir(run.output_dir, True, run.overwrite_output_dir, run.resuming)
     barrier(dist)
     if dist.is_main:
         write_json(output_dir / "args.json", args_dict)
-    model = load_seq2seq_model(args.resume_from_checkpoint or args.model_name_or_path,
-                               model_config, trained=bool(args.resume_from_checkpoint))
+    model = load_seq2seq_model(run.init_model, run.model, trained=run.resuming)
     logger.info("Total parameter number: %d", count_parameters(model))
-    cache_dir = args.cached_train_features_file or args.cache_dir or str(Path(args.train_file).parent)
     if not dist.is_main:
         barrier(dist)
-    data = load_or_build_examples(args.train_file, tokenizer, source, True, cache_dir,
-                                  skip_invalid=args.skip_invalid)
+    data = load_or_build_examples(run.train_file, tokenizer, run.source, True, run.cache_dir,
+                                  skip_invalid=run.skip_invalid)
     if dist.is_main:
         barrier(dist)
     log_examples(data, tokenizer, count=3)
     model.to(dist.device)
     save_model = model_saver(tokenizer, args_dict)
-    train(model, training_set(data, model, args.seed), train_config, save_model, dist=dist)
+    train(model, training_set(data, model, run.seed), run.train, save_model, dist=dist)
     if dist.is_main:
         save_final(save_model, model, output_dir)
 
 
-def decode_file(args, dist, tokenizer) -> None:
-    """Decode --input_file with --model_path; with --do_eval also score the answers."""
-    # Every flag and path is checked before the model is loaded: no decoding is lost.
+@dataclass(frozen=True)
+class DecodeRun:
+    """What decode_file reads, checked once from the flags (see `decode_run`)."""
+
+    model_path: str
+    config_path: Optional[str]
+    cache_dir: str
+    skip_invalid: bool
+    history_source: Optional[str]
+    half: bool
+    max_seq_length: Optional[int]
+    # History flags given on the command line (None: the model's args.json, else defaults).
+    history_turns: Optional[int]
+    history_format: Optional[str]
+    history_tokens: Optional[int]
+    window_stride: Optional[int]
+    fallback: Seq2SeqConfig    # an s2s-ft ckpt-N folder has no seq2seq_config.json
+    decode: DecodeConfig
+    files: HistoryRun
+
+
+def decode_run(args, dist, tokenizer) -> DecodeRun:
+    """The decoding flags as typed configs. Every flag and path is checked before the model
+    is loaded: no decoding is lost."""
     check_input_file(args.input_file, "--input_file")
     check_output_file(args.output_file, "--output_file")
     if args.batch_size < 1:
@@ -118,56 +166,67 @@ def decode_file(args, dist, tokenizer) -> None:
                              max_target_length=args.max_tgt_length,
                              mask_token_id=tokenizer.mask_token_id,
                              sep_token_id=tokenizer.sep_token_id)
-    model = load_seq2seq_model(args.model_path, fallback, trained=True,
-                               config_file=args.config_path)
-    model = (model.half() if half else model).to(dist.device)
-    source = decode_source(args, model.config)
-    check_lengths(model, source.max_source_seq_length, args.max_tgt_length)
-    data = load_or_build_examples(args.input_file, tokenizer, source, False,
-                                  args.cache_dir or str(Path(args.output_file).parent),
-                                  skip_invalid=args.skip_invalid)
-    ignore = resolve_ignore_ids(args.forbid_ignore_word, tokenizer.get_vocab())
-    histories, dialogues = history_sources_for(args.input_file, args.history_source,
-                                               args.skip_invalid, args.do_eval)
-    if dialogues and not (args.subset > 0 and histories == ("gold",)):
-        run = HistoryRun(args.input_file, Path(args.output_file), args.split, args.batch_size,
-                         args.nbest, args.do_rule, args.do_eval, args.subset)
+    files = HistoryRun(args.input_file, Path(args.output_file), args.split, args.batch_size,
+                       args.nbest, args.do_rule, args.do_eval, args.subset)
+    return DecodeRun(
+        model_path=args.model_path, config_path=args.config_path,
+        cache_dir=args.cache_dir or str(Path(args.output_file).parent),
+        skip_invalid=args.skip_invalid, history_source=args.history_source, half=half,
+        max_seq_length=args.max_seq_length, history_turns=args.history_turns,
+        history_format=args.history_format, history_tokens=args.history_tokens,
+        window_stride=args.window_stride, fallback=fallback, decode=config, files=files)
+
+
+def decode_file(run: DecodeRun, dist, tokenizer) -> None:
+    """Decode the input file with the model; with --do_eval also score the answers."""
+    files, config = run.files, run.decode
+    model = load_seq2seq_model(run.model_path, run.fallback, trained=True,
+                               config_file=run.config_path)
+    model = (model.half() if run.half else model).to(dist.device)
+    source = decode_source(run, model.config)
+    check_lengths(model, source.max_source_seq_length, config.max_tgt_length)
+    data = load_or_build_examples(files.input_file, tokenizer, source, False, run.cache_dir,
+                                  skip_invalid=run.skip_invalid)
+    ignore = resolve_ignore_ids(config.forbid_ignore_word, tokenizer.get_vocab())
+    histories, dialogues = history_sources_for(files.input_file, run.history_source,
+                                               run.skip_invalid, files.score)
+    if dialogues and not (files.subset > 0 and histories == ("gold",)):
         decode_with_histories(model, data, dialogues, histories, tokenizer, source, config,
-                              ignore, run)
+                              ignore, files)
         return
-    if args.subset > 0:
-        data = data.subset(args.subset)
-    passages = data.passages if args.do_rule else None
+    if files.subset > 0:
+        data = data.subset(files.subset)
+    passages = data.passages if files.do_rule else None
     if passages is not None and not all(passages):
         logger.warning("--do_rule: %d of %d examples have no passage; their answers stay as "
                        "decoded", sum(not p for p in passages), len(passages))
-    answers, details = decode_answers(model, data, tokenizer, config, args.batch_size, ignore,
-                                      args.nbest, passages)
-    write_answers(data, answers, Path(args.output_file))
-    if args.nbest:
-        write_json(Path(args.output_file).with_suffix(".nbest.json"), details)
-    logger.info("Wrote %d answers to %s", len(answers), args.output_file)
-    if args.do_eval and data.file_format != "coqa":
+    answers, details = decode_answers(model, data, tokenizer, config, files.batch_size, ignore,
+                                      files.nbest, passages)
+    write_answers(data, answers, files.output_file)
+    if files.nbest:
+        write_json(files.output_file.with_suffix(".nbest.json"), details)
+    logger.info("Wrote %d answers to %s", len(answers), files.output_file)
+    if files.score and data.file_format != "coqa":
         logger.warning("--do_eval: JSON lines hold no gold answers to score; score the output "
                        "with python -m evaluate --data-file <the ConvQA_CN file>")
-    elif args.do_eval:
-        results = score_decoded(args.input_file, args.output_file, subset=args.subset > 0)
+    elif files.score:
+        results = score_decoded(files.input_file, str(files.output_file), subset=files.subset > 0)
         from evaluate.report import format_results
         print(format_results(results))
         logger.info("Results: %s", {k: v for k, v in results.items() if k != "breakdown"})
-        write_json(Path(args.output_file).with_name(f"eval_results_{args.split}.json"), results)
+        write_json(files.output_file.with_name(f"eval_results_{files.split}.json"), results)
 
 
-def decode_source(args, model_config: Seq2SeqConfig) -> SourceConfig:
+def decode_source(run: DecodeRun, model_config: Seq2SeqConfig) -> SourceConfig:
     """How the decoded sources are built: --max_seq_length - --max_tgt_length tokens (the old
     meaning) or the training length; history settings from the flags, else the model's
     args.json, else the defaults."""
-    trained = read_trained_args(args.model_path)
-    length = (args.max_seq_length - args.max_tgt_length if args.max_seq_length
+    trained = read_trained_args(run.model_path)
+    length = (run.max_seq_length - run.decode.max_tgt_length if run.max_seq_length
               else model_config.max_source_length)
 
     def pick(name: str, default):
-        value = getattr(args, name)
+        value = getattr(run, name)
         return value if value is not None else trained.get(name, default)
 
     turns = pick("history_turns", None)
@@ -209,9 +268,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                True if args.do_lower_case else None)
     if decoding:
         if dist.is_main:
-            decode_file(args, dist, tokenizer)
+            decode_file(decode_run(args, dist, tokenizer), dist, tokenizer)
     else:
-        fine_tune(args, args_dict, dist, tokenizer)
+        fine_tune(fine_tune_run(args, args_dict, tokenizer), args_dict, dist, tokenizer)
     cleanup_distributed()
     return 0
 
