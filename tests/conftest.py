@@ -62,3 +62,52 @@ def require_shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not available")
     return path
+
+
+# The one tiny random BERT of the tests. Only the vocabulary (which texts it covers) and
+# dropout differ between tests; the learning tests keep their own, measured, settings.
+SAMPLE_TEXTS = (REPO / "data" / "sample" / "train.json", REPO / "data" / "sample" / "dev.json")
+
+
+def write_tiny_model(folder: Path, text_files=SAMPLE_TEXTS, extra_texts=(),
+                     dropout: float = 0.1) -> Path:
+    """A random BERT folder (hidden 32, 2 layers, 2 heads, FFN 64, 512 positions, masked-LM
+    head) whose vocabulary covers `text_files` and `extra_texts`; dropout 0: deterministic."""
+    from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
+
+    texts = [*dialogue_texts([str(f) for f in text_files]), *extra_texts]
+    return write_tiny_bert(folder, texts, TinyBertConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=512, dropout=dropout))
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_factory(tmp_path_factory):
+    """`make(text_files=..., extra_texts=..., dropout=...)`: a folder per setting, built once a
+    session and shared, so a test must only read it."""
+    made = {}
+
+    def make(text_files=SAMPLE_TEXTS, extra_texts=(), dropout: float = 0.1) -> Path:
+        key = (tuple(str(f) for f in text_files), tuple(extra_texts), dropout)
+        if key not in made:
+            made[key] = write_tiny_model(tmp_path_factory.mktemp("tiny_bert"), text_files,
+                                         extra_texts, dropout)
+        return made[key]
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tiny_bert_factory) -> Path:
+    """The shared tiny BERT over the sample data, dropout 0.1 (read it, never write it)."""
+    return tiny_bert_factory()
+
+
+def tiny_bert_config(vocab_size: int, dropout: float = 0.1, **overrides):
+    """The in-memory twin for model unit tests (64 positions): a transformers BertConfig."""
+    from transformers import BertConfig
+
+    values = dict(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2,
+                  num_attention_heads=2, intermediate_size=64, max_position_embeddings=64,
+                  hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    values.update(overrides)
+    return BertConfig(**values)

@@ -13,8 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from coqa.data.readers import load_dialogues
-from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
-from tests.conftest import REPO
+from tests.conftest import REPO, write_tiny_model
 
 SAMPLE_TRAIN = REPO / "data" / "sample" / "train.json"
 NOT_HAN = re.compile(r"[^\u4e00-\u9fff]")
@@ -22,8 +21,7 @@ NOT_HAN = re.compile(r"[^\u4e00-\u9fff]")
 
 def tiny_unilm(folder: Path, dropout: float) -> Path:
     """A random 2-layer BERT (hidden 32) covering the sample's characters, with `dropout`."""
-    return write_tiny_bert(folder, dialogue_texts([str(SAMPLE_TRAIN)]),
-                           TinyBertConfig(hidden_size=32, intermediate_size=64, dropout=dropout))
+    return write_tiny_model(folder, (SAMPLE_TRAIN,), dropout=dropout)
 
 
 def write_lines(path: Path, count: int, target_chars: Optional[int] = None) -> Path:

@@ -6,7 +6,6 @@ import importlib.util
 import json
 import sys
 
-from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from tests.conftest import REPO
 
 
@@ -19,9 +18,8 @@ def _load_script():
     return module
 
 
-def test_benchmark_runs_and_the_methods_agree(tmp_path):
-    model = write_tiny_bert(tmp_path / "tiny", dialogue_texts([REPO / "data/sample/dev.json"]),
-                            TinyBertConfig(hidden_size=32, intermediate_size=64))
+def test_benchmark_runs_and_the_methods_agree(tmp_path, tiny_bert_factory):
+    model = tiny_bert_factory((REPO / "data/sample/dev.json",))
     out = tmp_path / "figures.json"
     argv = ["--model-dir", str(model), "--source-len", "24", "--max-tgt-length", "5",
             "--target-len", "4", "--decode-batch-size", "2", "--decode-answers", "3",

@@ -14,12 +14,7 @@ import time
 import pytest
 
 import run_seq2seq
-from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from tests.conftest import PASSAGE, REPO
-
-TEXTS = [REPO / "data/sample/train.json", REPO / "data/sample/dev.json"]
-TINY = TinyBertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                      intermediate_size=64, dropout=0.0)
 
 
 class Terminal:
@@ -89,9 +84,8 @@ def converse(terminal: Terminal) -> None:
 
 
 @pytest.fixture(scope="module")
-def extractive_model(tmp_path_factory):
-    return write_tiny_bert(tmp_path_factory.mktemp("chat") / "bert",
-                           [*dialogue_texts([str(f) for f in TEXTS]), PASSAGE], TINY)
+def extractive_model(tiny_bert_factory):
+    return tiny_bert_factory(extra_texts=(PASSAGE,), dropout=0.0)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import pytest
 import run_coqa
 import run_seq2seq
 from coqa.tools import baseline, convert, tiny, validate
-from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from coqa.train.step import OptimizerStep
 from tests.conftest import REPO, convqa_dialogue
 
@@ -22,12 +21,8 @@ SAMPLE = REPO / "data" / "sample"
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    texts = dialogue_texts([str(SAMPLE / "train.json"), str(SAMPLE / "dev.json")])
-    return write_tiny_bert(tmp_path_factory.mktemp("misuse") / "tiny", texts,
-                           TinyBertConfig(hidden_size=32, num_hidden_layers=2,
-                                          num_attention_heads=2, intermediate_size=64,
-                                          max_position_embeddings=512))
+def model(tiny_bert):
+    return tiny_bert
 
 
 @pytest.fixture(scope="module")

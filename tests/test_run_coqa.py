@@ -13,8 +13,7 @@ from safetensors.torch import load_file
 import run_coqa
 from coqa.extractive.model import ConvQAModel
 from coqa.tools.synthetic import write_dataset
-from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
-from tests.conftest import REPO, convqa_dialogue
+from tests.conftest import REPO, convqa_dialogue, write_tiny_model
 
 SAMPLE = REPO / "data" / "sample"
 DEV_TURNS = sum(len(d["Questions"])
@@ -30,10 +29,7 @@ def tiny_model(tmp_path_factory):
     synthetic = root / "synthetic.json"
     write_dataset(synthetic, 20, seed=0)
     files = [SAMPLE / "train.json", SAMPLE / "dev.json", synthetic]
-    return write_tiny_bert(root / "tiny", dialogue_texts([str(f) for f in files]),
-                           TinyBertConfig(hidden_size=32, num_hidden_layers=2,
-                                          num_attention_heads=2, intermediate_size=64,
-                                          max_position_embeddings=512))
+    return write_tiny_model(root / "tiny", files)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import sys
 import torch
 from safetensors.torch import load_file
 
-from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from tests.conftest import REPO
 
 
@@ -19,10 +18,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_two_processes_match_one(tmp_path):
-    model_dir = write_tiny_bert(tmp_path / "tiny", dialogue_texts([REPO / "data/sample/train.json"]),
-                                TinyBertConfig(hidden_size=32, intermediate_size=64,
-                                               dropout=0.0))  # deterministic
+def test_two_processes_match_one(tmp_path, tiny_bert_factory):
+    model_dir = tiny_bert_factory((REPO / "data/sample/train.json",), dropout=0.0)  # deterministic
     common = ["--model_type", "bert", "--model_name_or_path", str(model_dir), "--do_train",
               "--data_dir", str(REPO / "data/sample"), "--train_file", "train.json",
               "--max_seq_length", "128", "--doc_stride", "32", "--max_steps", "3",

@@ -14,7 +14,6 @@ import pytest
 import coqa.extractive.predicted as predicted_module
 import run_coqa
 from coqa.data.readers import load_dialogues
-from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from tests.conftest import REPO
 from tests.coqa.data.test_predicted_history import questions_only
 
@@ -26,12 +25,8 @@ ROW_FIELDS = ("input_ids", "token_type_ids", "attention_mask", "token_offsets",
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    root = tmp_path_factory.mktemp("history_model")
-    files = [str(SAMPLE / "train.json"), str(DEV)]
-    return write_tiny_bert(root / "tiny", dialogue_texts(files), TinyBertConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=512, dropout=0.0))
+def tiny_model(tiny_bert_factory):
+    return tiny_bert_factory((SAMPLE / "train.json", DEV), dropout=0.0)
 
 
 def run(model, out, *extra, predict_file=DEV):

@@ -7,26 +7,18 @@ import json
 import pytest
 
 import run_seq2seq
-from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-unilm")
-    texts = dialogue_texts([REPO / "data/sample/train.json", REPO / "data/sample/dev.json"])
-    return write_tiny_bert(folder, texts, TinyBertConfig(hidden_size=32, intermediate_size=64))
-
-
-@pytest.fixture(scope="module")
-def trained(tiny_model, tmp_path_factory):
+def trained(tiny_bert, tmp_path_factory):
     out = tmp_path_factory.mktemp("exp") / "QAQAFQ_CN_1"
     argv = ("--train_file data/sample/train.json --output_dir {out} --model_type unilm "
             "--model_name_or_path {model} --do_lower_case --max_source_seq_length 512 "
             "--max_target_seq_length 42 --per_gpu_train_batch_size 6 "
             "--gradient_accumulation_steps 4 --learning_rate 2e-5 --num_warmup_steps 2236 "
             "--num_training_epochs 15 --save_steps 77777 --num_training_steps 2 "
-            "--cached_train_features_file {cache}").format(out=out, model=tiny_model,
+            "--cached_train_features_file {cache}").format(out=out, model=tiny_bert,
                                                             cache=out.parent / "cache")
     assert run_seq2seq.main(argv.split()) == 0
     return out
@@ -63,14 +55,14 @@ def _error(capsys, argv):
     return err[0]
 
 
-def test_bad_input_one_line(tiny_model, trained, tmp_path, capsys):
+def test_bad_input_one_line(tiny_bert, trained, tmp_path, capsys):
     missing = _error(capsys, ["--train_file", "data/sample/train.json", "--output_dir",
                               str(tmp_path / "o"), "--model_name_or_path", str(tmp_path / "nope")])
     assert "nope" in missing
     lines = tmp_path / "bad.jsonl"
     lines.write_text('{"src": "你好", "tgt": "好"}\n{"tgt": "好"}\n', encoding="utf-8")
     no_src = _error(capsys, ["--train_file", str(lines), "--output_dir", str(tmp_path / "o2"),
-                             "--model_name_or_path", str(tiny_model), "--num_training_steps", "1"])
+                             "--model_name_or_path", str(tiny_bert), "--num_training_steps", "1"])
     assert "line 2" in no_src and "src" in no_src
     too_long = _error(capsys, ["--do_decode", "--model_path", str(trained), "--input_file",
                                str(REPO / "data/sample/dev.json"), "--output_file",

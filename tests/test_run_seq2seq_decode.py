@@ -11,7 +11,6 @@ import torch
 
 import run_seq2seq
 from coqa.data.readers import load_dialogues
-from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from coqa.data.text import passage_spelling
 from tests.conftest import REPO
 
@@ -24,10 +23,8 @@ COMMENTED_OUT = "--beam_size 3 --length_penalty 0 --forbid_duplicate_ngrams --fo
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-unilm")
-    texts = list(dialogue_texts([REPO / "data/sample/train.json", DEV])) + ["Henry A. Walsh"]
-    return write_tiny_bert(folder, texts, TinyBertConfig(hidden_size=32, intermediate_size=64))
+def tiny_model(tiny_bert_factory):
+    return tiny_bert_factory((REPO / "data/sample/train.json", DEV), extra_texts=("Henry A. Walsh",))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import pytest
 import run_seq2seq
 import seq2seq.predicted as predicted_module
 from coqa.data.readers import load_dialogues
-from coqa.tools.tiny import TinyBertConfig, dialogue_texts, write_tiny_bert
 from tests.conftest import REPO
 from tests.coqa.data.test_predicted_history import questions_only
 
@@ -21,10 +20,9 @@ GOLD = {(d.id, t.turn_id): t.answer for d in load_dialogues(DEV).dialogues for t
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, tiny_bert_factory):
     root = tmp_path_factory.mktemp("s2s_history")
-    model = write_tiny_bert(root / "tiny", dialogue_texts([REPO / "data/sample/train.json", DEV]),
-                            TinyBertConfig(hidden_size=32, intermediate_size=64, dropout=0.0))
+    model = tiny_bert_factory((REPO / "data/sample/train.json", DEV), dropout=0.0)
     out = root / "model"
     assert run_seq2seq.main(["--train_file", "data/sample/train.json", "--output_dir", str(out),
                              "--model_name_or_path", str(model), "--max_source_seq_length", "128",

@@ -8,12 +8,12 @@ import math
 
 import pytest
 import torch
-from transformers import BertConfig
 
 from seq2seq.decoding import (DecodeConfig, DecodedAnswer, _answer, decode, length_penalty,
                               ngram_bans, resolve_ignore_ids)
 from seq2seq.model import Seq2SeqConfig, Seq2SeqModel
 from seq2seq.steppers import CachedStepper, HiddenStateStepper, RecomputeStepper
+from tests.conftest import tiny_bert_config
 
 VOCAB, PAD, CLS, SEP, MASK = 60, 0, 2, 3, 4
 ATOL = 1e-5
@@ -22,9 +22,7 @@ MASK_WAYS = ("pseudo", "teacher_forcing")
 
 def build(seed=0, mask_way="pseudo", dropout=0.1) -> Seq2SeqModel:
     torch.manual_seed(seed)
-    encoder = BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=64,
-                         hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    encoder = tiny_bert_config(VOCAB, dropout)
     config = Seq2SeqConfig(max_source_length=12, max_target_length=10, mask_way=mask_way,
                            mask_token_id=MASK, sep_token_id=SEP)
     return Seq2SeqModel.from_encoder_config(encoder, config).eval()

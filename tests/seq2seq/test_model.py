@@ -13,16 +13,14 @@ from transformers import BertConfig
 from seq2seq.masks import pseudo_layout_allowed, teacher_forcing_allowed
 from seq2seq.model import (Seq2SeqConfig, Seq2SeqModel, draw_pseudo_ids, keyed_pseudo_ids,
                            label_smoothed_loss, resolve_type_ids)
+from tests.conftest import tiny_bert_config as shared_bert_config
 
 VOCAB, PAD, SEP, MASK = 60, 0, 3, 4
 ATOL = 1e-5
 
 
 def tiny_bert_config(**overrides) -> BertConfig:
-    values = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                  intermediate_size=64, max_position_embeddings=64)
-    values.update(overrides)
-    return BertConfig(**values)
+    return shared_bert_config(VOCAB, **overrides)
 
 
 def tiny_config(**overrides) -> Seq2SeqConfig:

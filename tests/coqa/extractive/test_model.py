@@ -12,6 +12,7 @@ from transformers import AutoConfig, AutoModel, BertConfig, ElectraConfig
 from coqa.extractive.middle import LocalRNN, build_middle
 from coqa.extractive.model import ConvQAModel, ModelConfig, TOKEN_OFFSET, UNKNOWN_COLUMN
 from coqa.train.optim import count_parameters
+from tests.conftest import tiny_bert_config as shared_bert_config
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared"
 MIDDLES = ("none", "bilstm", "rtransformer")
@@ -21,8 +22,7 @@ ATOL = 1e-5
 
 
 def tiny_bert_config() -> BertConfig:
-    return BertConfig(vocab_size=100, hidden_size=HIDDEN, num_hidden_layers=2,
-                      num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    return shared_bert_config(100, hidden_size=HIDDEN)
 
 
 def tiny_electra_config() -> ElectraConfig:
