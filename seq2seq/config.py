@@ -14,8 +14,6 @@ HISTORY_FORMATS = ("QAQAFQ", "sep", "question_only")
 SOURCE_SPECIAL_TOKENS = 3
 # Defaults of the history and window settings for long sources (the fixed values of v1).
 HISTORY_TOKENS, WINDOW_STRIDE = 60, 128
-# Dialogues per batched tokenizer call.
-CHUNK_DIALOGUES = 256
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -13,8 +13,9 @@ from coqa.data.dialogue import Dialogue, TurnRecord
 from coqa.data.history import dialogue_history
 from coqa.data.jsonlines import read_json_lines
 from coqa.data.readers import load_dialogues
+from coqa.data.tokenizing import CHUNK_DIALOGUES, encode_batch, encode_ids
 from coqa.data.windows import char_span_to_tokens, special_ids, window_starts
-from seq2seq.config import CHUNK_DIALOGUES, SOURCE_SPECIAL_TOKENS, SourceConfig
+from seq2seq.config import SOURCE_SPECIAL_TOKENS, SourceConfig
 
 logger = logging.getLogger(__name__)
 
@@ -88,13 +89,6 @@ class Built:
     passages: List[str] = dataclasses.field(default_factory=list)
 
 
-def _tokenize(tokenizer, texts: Sequence[str], **kwargs) -> Dict[str, Any]:
-    if not texts:
-        return {"input_ids": [], "offset_mapping": []}
-    return tokenizer(list(texts), add_special_tokens=False, return_attention_mask=False,
-                     return_token_type_ids=False, **kwargs)
-
-
 def _dialogue_chunk(dialogues: Sequence[Dialogue], tokenizer, config: SourceConfig,
                     training: bool, built: Built, last_turn_only: bool = False) -> None:
     """Append one example per turn of `dialogues` to `built` (one batched tokenizer call
@@ -102,12 +96,11 @@ def _dialogue_chunk(dialogues: Sequence[Dialogue], tokenizer, config: SourceConf
     for the last turn of each dialogue only (predicted history, the earlier turns being
     its history)."""
     cls_id, sep_id, _ = special_ids(tokenizer)
-    passages = _tokenize(tokenizer, [d.passage for d in dialogues], return_offsets_mapping=True)
+    passages = encode_batch(tokenizer, [d.passage for d in dialogues])
     texts = sorted({text for d in dialogues for t in d.turns for text in (t.question, t.answer)})
-    ids_of = dict(zip(texts, _tokenize(tokenizer, texts)["input_ids"]))
-    for dialogue, passage, offsets in zip(dialogues, passages["input_ids"],
-                                          passages["offset_mapping"]):
-        passage = np.asarray(passage, dtype=np.int64)
+    ids_of = dict(zip(texts, encode_ids(tokenizer, texts)))
+    for dialogue, encoding in zip(dialogues, passages):
+        passage, offsets = np.asarray(encoding.ids, dtype=np.int64), encoding.offsets
         spans = np.array([t.span or (0, 0) for t in dialogue.turns], dtype=np.int64).reshape(-1, 2)
         first, last = char_span_to_tokens(np.asarray(offsets, dtype=np.int64).reshape(-1, 2),
                                           spans[:, 0], spans[:, 1])
@@ -180,7 +173,7 @@ def last_turn_examples(dialogues: Sequence[Dialogue], tokenizer, config: SourceC
 def _to_ids(tokenizer, values: Sequence[str | List[str]]) -> List[List[int]]:
     """Token ids of strings (tokenized in one batch) and of token lists (looked up)."""
     strings = [i for i, value in enumerate(values) if isinstance(value, str)]
-    encoded = _tokenize(tokenizer, [values[i] for i in strings])["input_ids"]
+    encoded = encode_ids(tokenizer, [values[i] for i in strings])
     ids: List[List[int]] = [[] for _ in values]
     for i, value in zip(strings, encoded):
         ids[i] = list(value)

@@ -44,6 +44,7 @@ from coqa.data.errors import ConfigError
 from coqa.data.cache import cache_key, cache_path, load_or_build, tokenizer_fingerprint
 from coqa.data.dialogue import Dialogue, TurnRecord
 from coqa.data.history import history_turn_range
+from coqa.data.tokenizing import CHUNK_DIALOGUES, encode_batch, encode_ids
 from coqa.data.windows import char_span_to_tokens, special_ids, window_starts
 from coqa.extractive.labels import NUM_SPECIAL, SPECIAL_CLASS, UNKNOWN_CLASS
 from coqa.train.dataset import TrainDataset
@@ -52,10 +53,6 @@ logger = logging.getLogger(__name__)
 
 # Bump when the layout of a feature changes (query format, label scheme...).
 FEATURE_FORMAT = "cls-history-question-sep-window-sep/v2"  # v2: coqa.extractive classes
-
-# Dialogues per batched tokenizer call; also the progress-bar step.
-CHUNK_DIALOGUES = 256
-
 
 @dataclass(frozen=True)
 class FeatureConfig:
@@ -141,20 +138,6 @@ class FeatureSet(TrainDataset):
                 for name, array in arrays.items()}
 
 
-def encode_batch(tokenizer, texts: List[str]) -> list:
-    """`tokenizers.Encoding`s of `texts` without special tokens, truncation or padding:
-    what `tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)` computes,
-    from the Rust backend directly, without transformers' conversion of every encoding into
-    Python dicts (a quarter of the preprocessing time)."""
-    if not texts:
-        return []
-    backend = tokenizer.backend_tokenizer
-    # transformers sets these on the shared backend before each of its own calls too.
-    backend.no_truncation()
-    backend.no_padding()
-    return backend.encode_batch(texts, add_special_tokens=False)
-
-
 def _query_ids(pieces: List[List[int]], sep: int, max_query_length: int) -> List[int]:
     """`q1 a1 [SEP] q2 a2 [SEP] q3` from [q1, a1, q2, a2, q3], cut from the left."""
     query: List[int] = []
@@ -211,7 +194,7 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
     with_answers = config.history_len > 0
     texts = [text for d in dialogues for t in d.turns
              for text in ((t.question, t.answer) if with_answers else (t.question,))]
-    text_ids = [e.ids for e in encode_batch(tokenizer, texts)]
+    text_ids = encode_ids(tokenizer, texts)
     per_turn = 2 if with_answers else 1
     sep_id = special_ids(tokenizer)[1]
 
