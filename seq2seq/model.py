@@ -28,13 +28,10 @@ Batch keys for training, `model(**batch)`, every tensor right-padded:
 "logits": (batch, tgt_len, vocab), row j predicting target token j}.
 
 Checkpoints: a folder with config.json and model.safetensors (transformers format, so
-`BertForMaskedLM.from_pretrained` reads it too) or a legacy pytorch_model.bin, whose old
-key names (`LayerNorm.gamma/beta`, no `bert.` prefix, a `module.` prefix) are translated,
-as are s2s-ft's (`cls.predictions.decoder_weight`, its name for the output weight tied to
-the word embeddings; the label-smoothing buffer `crit_mask_lm_smoothed.one_hot` is
-dropped). `save` adds seq2seq_config.json; `load` reads all three back, and reads an
-s2s-ft `ckpt-N` folder (config.json and pytorch_model.bin only) with the settings s2s-ft
-trains with: `load(directory, fallback=Seq2SeqConfig(...))`.
+`BertForMaskedLM.from_pretrained` reads it too) or a legacy / s2s-ft pytorch_model.bin
+(`seq2seq.weights` reads and checks them). `save` adds seq2seq_config.json; `load` reads
+all three back, and reads an s2s-ft `ckpt-N` folder (config.json and pytorch_model.bin
+only) with the settings s2s-ft trains with: `load(directory, fallback=Seq2SeqConfig(...))`.
 """
 from __future__ import annotations
 
@@ -42,37 +39,26 @@ import dataclasses
 import json
 import logging
 import math
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 from transformers import BertConfig, BertForMaskedLM
 
 from coqa.data.errors import ConfigError
 from seq2seq.masks import additive_mask, pseudo_layout_allowed, teacher_forcing_allowed
+from seq2seq.weights import (ENCODER_CONFIG_NAME, IGNORED_KEYS, TIED_KEYS, WEIGHTS_NAME,
+                             load_checked, normalize_state_dict, read_state_dict)
 
 logger = logging.getLogger(__name__)
 
 MASK_WAYS = ("pseudo", "teacher_forcing")
-WEIGHTS_NAME = "model.safetensors"
-LEGACY_WEIGHTS_NAME = "pytorch_model.bin"
-ENCODER_CONFIG_NAME = "config.json"
 SEQ2SEQ_CONFIG_NAME = "seq2seq_config.json"
 ATTN_IMPLEMENTATION = "sdpa"
-# Output-layer tensors tied to another tensor: not stored, filled in on loading.
-TIED_KEYS = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
-             "cls.predictions.decoder.bias": "cls.predictions.bias"}
-# Names other code bases gave to tensors of this model: s2s-ft's BertForSequenceToSequence
-# keeps the tied output weight as a parameter of the prediction head.
-RENAMED_KEYS = {"cls.predictions.decoder_weight": "cls.predictions.decoder.weight"}
-# Keys of pre-training checkpoints that this model has no use for.
-IGNORED_PREFIXES = ("bert.pooler.", "cls.seq_relationship.", "crit_mask_lm")
-IGNORED_KEYS = frozenset({"bert.embeddings.position_ids"})
 # Default type ids by the encoder's type_vocab_size (UniLM v1 uses six token types).
 DEFAULT_TYPE_IDS = {1: (0, 0), 2: (0, 1), 6: (4, 5)}
 
@@ -375,72 +361,3 @@ class Seq2SeqModel(nn.Module):
         loss = label_smoothed_loss(logits, target_ids, target_mask, self.config.label_smoothing,
                                    self.pad_token_id)
         return {"loss": loss, "logits": logits}
-
-
-# ---------------------------------------------------------------- checkpoints
-
-def read_state_dict(directory: Path) -> Dict[str, torch.Tensor]:
-    """The tensors of model.safetensors, else of pytorch_model.bin (tensors only)."""
-    if (directory / WEIGHTS_NAME).is_file():
-        return load_file(str(directory / WEIGHTS_NAME))
-    if (directory / LEGACY_WEIGHTS_NAME).is_file():
-        try:
-            return torch.load(directory / LEGACY_WEIGHTS_NAME, map_location="cpu",
-                              weights_only=True)
-        except (pickle.UnpicklingError, EOFError, RuntimeError) as err:
-            raise ValueError(f"{directory / LEGACY_WEIGHTS_NAME} is not a readable PyTorch "
-                             f"weights file ({type(err).__name__})") from None
-    raise FileNotFoundError(f"{directory}: no {WEIGHTS_NAME} or {LEGACY_WEIGHTS_NAME}")
-
-
-def normalize_key(key: str) -> str:
-    """A key of an old checkpoint under the name BertForMaskedLM uses today."""
-    if key.startswith("module."):
-        key = key[len("module."):]
-    key = key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta",
-                                                                      "LayerNorm.bias")
-    if key.startswith(("embeddings.", "encoder.", "pooler.")):
-        key = "bert." + key
-    return RENAMED_KEYS.get(key, key)
-
-
-def normalize_state_dict(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Today's key names, without the keys this model has no use for."""
-    result = {}
-    for key, tensor in state.items():
-        name = normalize_key(key)
-        if name in IGNORED_KEYS or name.startswith(IGNORED_PREFIXES):
-            continue
-        if name in result:
-            raise ValueError(f"two checkpoint keys map to {name!r}")
-        result[name] = tensor
-    return result
-
-
-def load_checked(mlm: BertForMaskedLM, state: Dict[str, torch.Tensor], directory: Path) -> None:
-    """Load `state` strictly; a tied output tensor may be absent or equal to its source.
-    Raises a ValueError naming the folder and the first key missing, unexpected or of
-    another shape."""
-    state = dict(state)
-    for key, source in TIED_KEYS.items():
-        if key in state and source not in state:
-            state[source] = state[key]
-        if key in state and not torch.equal(state.pop(key), state[source]):
-            raise ValueError(f"{directory}: checkpoint key {key!r} differs from {source!r}; "
-                             "untied output layers are not supported")
-    expected = {k: v for k, v in mlm.state_dict().items() if k not in TIED_KEYS}
-    for key in sorted(expected.keys() | state.keys()):
-        want = tuple(expected[key].shape) if key in expected else None
-        have = tuple(state[key].shape) if key in state else None
-        if want != have:
-            raise ValueError(
-                f"{directory}: checkpoint does not match its {ENCODER_CONFIG_NAME}; first "
-                f"mismatching key {key!r}: checkpoint {_shape_text(have)}, "
-                f"model {_shape_text(want)}")
-    for key, source in TIED_KEYS.items():
-        state[key] = state[source]
-    mlm.load_state_dict(state, strict=True)
-
-
-def _shape_text(shape: Optional[tuple]) -> str:
-    return "missing" if shape is None else f"shape {list(shape)}"
