@@ -1,19 +1,52 @@
-"""What the benchmark scripts share: machine information (CPU name, load, other
+"""What the benchmark scripts share: the flags both parsers have, machine information (CPU name, load, other
 processes' share of the CPU), device synchronisation, autocast, MFU and number formats, and
 the JSON results file. The training figures time `coqa.train.step.OptimizerStep`, the
 step the training loop runs."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import torch
 
 H100_BF16_PEAK_FLOPS = 989e12  # dense bf16 FLOP/s of an H100 SXM
+REPO = Path(__file__).resolve().parents[1]
+ArgumentGroup = Any  # argparse's _ArgumentGroup, a private name
+
+
+def bench_parser(description: str, shared_holds: str) -> Tuple[argparse.ArgumentParser,
+                                                                ArgumentGroup]:
+    """A benchmark's parser and its "data" group, holding --shared."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = parser.add_argument_group("data")
+    data.add_argument("--shared", default=str(REPO.parent / "shared"),
+                      help=f"shared folder holding {shared_holds}")
+    return parser, data
+
+
+def run_group(parser: argparse.ArgumentParser, precision_of: str = "") -> ArgumentGroup:
+    """The "run" group with --device and --precision (`precision_of`: what it applies to)."""
+    run = parser.add_argument_group("run")
+    run.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run")
+    run.add_argument("--precision", choices=("fp32", "bf16"), default="bf16",
+                     help=f"{precision_of}fp32, or bf16 autocast (on CPU too)")
+    return run
+
+
+def add_machine_flags(run: ArgumentGroup, why_fewer_threads: str) -> None:
+    """--peak-tflops, --threads (`why_fewer_threads`: this benchmark's reason) and --output."""
+    run.add_argument("--peak-tflops", type=float, default=None,
+                     help="peak TFLOPS for MFU (default 989 for an H100 in bf16, else n/a)")
+    run.add_argument("--threads", type=int, default=None,
+                     help="torch CPU threads (default: torch's choice, one per core). "
+                          + why_fewer_threads)
+    run.add_argument("--output", default=None, help="also write the JSON figures to this file")
 
 
 def cpu_name() -> str:

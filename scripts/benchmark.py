@@ -40,9 +40,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from scripts.bench_common import (autocast, cpu_name, cpu_snapshot, fmt, load_average,  # noqa: E402
-                          other_cpu_share, peak_flops_of, percent, synchronize,
-                          write_results)
+from scripts.bench_common import (add_machine_flags, autocast, bench_parser,  # noqa: E402
+                                  cpu_name, cpu_snapshot, fmt, load_average, other_cpu_share,
+                                  peak_flops_of, percent, run_group, synchronize,
+                                  write_results)
 from coqa.tools.convert import convert_squad  # noqa: E402
 from coqa.extractive.inference import InferenceConfig, predict_logits  # noqa: E402
 from coqa.extractive.labels import NUM_SPECIAL  # noqa: E402
@@ -78,20 +79,12 @@ class BenchConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    repo = Path(__file__).resolve().parents[1]
-    data = parser.add_argument_group("data")
-    data.add_argument("--shared", default=str(repo.parent / "shared"),
-                      help="shared folder holding data/drcd and models/bert-base-chinese")
+    parser, data = bench_parser(__doc__, "data/drcd and models/bert-base-chinese")
     data.add_argument("--config", default=None,
                       help="bert-base-chinese config.json or its folder "
                            "(default <shared>/models/bert-base-chinese)")
     data.add_argument("--seq-len", type=int, default=512, help="max_seq_length of the features")
-    run = parser.add_argument_group("run")
-    run.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run")
-    run.add_argument("--precision", choices=("fp32", "bf16"), default="bf16",
-                     help="fp32, or bf16 autocast (on CPU too)")
+    run = run_group(parser)
     run.add_argument("--batch-size", type=int, default=2,
                      help="sequences per training batch (32 on an H100)")
     run.add_argument("--eval-batch-size", type=int, default=None,
@@ -107,14 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="timed evaluation passes per side (the median is reported)")
     run.add_argument("--preprocess-repeats", type=int, default=5,
                      help="timed repeats of each preprocessing path (the median is reported)")
-    run.add_argument("--peak-tflops", type=float, default=None,
-                     help="peak TFLOPS for MFU (default 989 for an H100 in bf16, else n/a)")
-    run.add_argument("--threads", type=int, default=None,
-                     help="torch CPU threads (default: torch's choice, one per core). On a "
-                          "shared machine use fewer than the cores: a parallel operation "
-                          "waits for its slowest thread, so other work makes 2-thread "
-                          "timings erratic; the tokenizer keeps its own threads")
-    run.add_argument("--output", default=None, help="also write the JSON figures to this file")
+    add_machine_flags(run, "On a shared machine use fewer than the cores: a parallel "
+                           "operation waits for its slowest thread, so other work makes "
+                           "2-thread timings erratic; the tokenizer keeps its own threads")
     return parser
 
 

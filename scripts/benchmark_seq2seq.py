@@ -50,9 +50,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from scripts.bench_common import (autocast, cpu_name, cpu_snapshot, fmt, peak_flops_of,  # noqa: E402
-                          load_average, other_cpu_share, percent, synchronize,
-                          write_results)
+from scripts.bench_common import (add_machine_flags, autocast, bench_parser,  # noqa: E402
+                                  cpu_name, cpu_snapshot, fmt, load_average, other_cpu_share,
+                                  peak_flops_of, percent, run_group, synchronize,
+                                  write_results)
 from coqa.train.config import TrainConfig  # noqa: E402
 from coqa.train.distributed import single_process  # noqa: E402
 from coqa.train.step import OptimizerStep  # noqa: E402
@@ -100,12 +101,7 @@ class BenchConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    repo = Path(__file__).resolve().parents[1]
-    data = parser.add_argument_group("data")
-    data.add_argument("--shared", default=str(repo.parent / "shared"),
-                      help="shared folder holding models/bert-base-chinese")
+    parser, data = bench_parser(__doc__, "models/bert-base-chinese")
     data.add_argument("--model-dir", default=None,
                       help="folder with the encoder's config.json and vocab.txt "
                            "(default <shared>/models/bert-base-chinese)")
@@ -125,10 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "(default 4 on cpu, 64 on cuda; rounded up to whole batches)")
     decoding.add_argument("--decode-dtype", choices=("fp32", "bf16"), default="fp32",
                           help="weights of the decoding model (run_seq2seq.py decodes in fp32)")
-    run = parser.add_argument_group("run")
-    run.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run")
-    run.add_argument("--precision", choices=("fp32", "bf16"), default="bf16",
-                     help="training: fp32, or bf16 autocast (on CPU too)")
+    run = run_group(parser, "training: ")
     run.add_argument("--batch-size", type=int, default=None,
                      help="sequences per training batch (default 2 on cpu, 32 on cuda)")
     run.add_argument("--steps", type=int, default=None,
@@ -137,15 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--warmup-steps", type=int, default=None,
                      help="untimed training steps first (default 1 on cpu, 3 on cuda)")
     run.add_argument("--skip-training", action="store_true", help="decoding figures only")
-    run.add_argument("--peak-tflops", type=float, default=None,
-                     help="peak TFLOPS for MFU (default 989 for an H100 in bf16, else n/a)")
-    run.add_argument("--threads", type=int, default=None,
-                     help="torch CPU threads (default: torch's choice, one per core). On a "
-                          "busy machine use fewer than the cores: every parallel operation "
-                          "waits for its slowest thread, and the many small operations of "
-                          "cached decoding then slow down many times over")
     run.add_argument("--seed", type=int, default=0, help="seed of the weights and the sources")
-    run.add_argument("--output", default=None, help="also write the JSON figures to this file")
+    add_machine_flags(run, "On a busy machine use fewer than the cores: every parallel "
+                           "operation waits for its slowest thread, and the many small "
+                           "operations of cached decoding then slow down many times over")
     return parser
 
 
