@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from coqa.data.errors import ConfigError
-from coqa.extractive.labels import CLASS_TEXT, FILL_LOGIT, NUM_SPECIAL, SPECIAL_NAMES
+from coqa.extractive.labels import CLASS_TEXT, NUM_SPECIAL, SPECIAL_NAMES
 
 SPECIAL_CANDIDATES = tuple(zip(SPECIAL_NAMES, (CLASS_TEXT[c] for c in range(NUM_SPECIAL))))
 NULL_SCORE_REDUCE = ("min", "max")
@@ -115,19 +115,6 @@ def span_candidates(start_logits: np.ndarray, end_logits: np.ndarray, offsets: n
     rows, cols = rows[keep], cols[keep]
     return [(float(s), int(a), int(b))
             for s, a, b in zip(scores[rows, cols], starts[rows], ends[cols])]
-
-
-def concat_logits(batches: List[np.ndarray], fill: float = FILL_LOGIT) -> np.ndarray:
-    """One (N, 3 + L') array from dynamically padded batches (b_i, 3 + l_i), each padded
-    on the right with `fill` to the widest; positions past a feature's end are never
-    candidates, so the fill value only has to be a number."""
-    width = max((batch.shape[1] for batch in batches), default=NUM_SPECIAL)
-    out = np.full((sum(len(batch) for batch in batches), width), fill, dtype=np.float32)
-    row = 0
-    for batch in batches:
-        out[row:row + len(batch), :batch.shape[1]] = batch
-        row += len(batch)
-    return out
 
 
 def predict_answers(start_logits: np.ndarray, end_logits: np.ndarray, features: Any,

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from coqa.extractive.postprocess import PostprocessConfig, concat_logits, max_context_mask, predict_answers
+from coqa.extractive.labels import FILL_LOGIT
+from coqa.extractive.postprocess import PostprocessConfig, max_context_mask, predict_answers
 
 #          0 1 2 3 4 5 6 7 8 9 10 11 12 13
 PASSAGE = "小明住在杭州。他喜欢踢足球。"
@@ -193,9 +194,9 @@ def test_examples_in_order_and_dynamic_padding():
     assert predictions == [{"id": "a-1", "turn_id": 3, "answer": "杭州"},
                            {"id": "a-1", "turn_id": 4, "answer": "不是"}]
     assert set(nbest) == {"a-1_3", "a-1_4"} and all(len(v) == 3 for v in nbest.values())
-    # Batches of different widths joined: the same answers.
-    joined = [concat_logits([logits[:1], logits[1:, :3 + 12]]) for logits in (start, end)]
-    assert joined[0].shape == (3, 3 + 18) and joined[0][1, -1] == -1e4
+    # A batch cut to 3 + 12 positions, padded back as inference joins batches: the same answers.
+    joined = [np.concatenate([x[:1], np.pad(x[1:, :3 + 12], ((0, 0), (0, 6)),
+                                            constant_values=FILL_LOGIT)]) for x in (start, end)]
     assert predict_answers(*joined, features, PostprocessConfig(n_best_size=3))[0] == predictions
     with pytest.raises(ValueError, match="positions"):
         predict_answers(*logits(3, width=3 + LENGTH + 1), features, PostprocessConfig())
