@@ -50,18 +50,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from scripts.bench_common import (add_machine_flags, autocast, bench_parser,  # noqa: E402
+from scripts.bench_common import (add_machine_flags, bench_parser,  # noqa: E402
                                   cpu_name, cpu_snapshot, fmt, load_average, other_cpu_share,
                                   peak_flops_of, percent, run_group, synchronize,
                                   write_results)
-from coqa.train.config import TrainConfig  # noqa: E402
-from coqa.train.distributed import single_process  # noqa: E402
-from coqa.train.step import OptimizerStep  # noqa: E402
 from coqa.data.jsonlines import JSON_LINES  # noqa: E402
 from seq2seq.examples import Seq2SeqData  # noqa: E402
 from seq2seq.decoding import DecodeConfig, DecodeOutput, decode  # noqa: E402
 from seq2seq.model import Seq2SeqConfig, Seq2SeqModel  # noqa: E402
-from seq2seq.steps import training_set  # noqa: E402
+from scripts.bench_seq2seq_training import bench_training  # noqa: E402
 
 logger = logging.getLogger("benchmark_seq2seq")
 
@@ -279,69 +276,6 @@ def bench_beams(model: Seq2SeqModel, data: Seq2SeqData, config: BenchConfig,
             **runs}
 
 
-# ---------------------------------------------------------------- 3. training
-
-def training_flops_per_sequence(model: Seq2SeqModel, source_len: int, target_len: int) -> float:
-    """6·N_encoder·L + 12·layers·L²·hidden + 6·N_head·target, L = source + 2·target."""
-    encoder_config = model.mlm.config
-    length = source_len + 2 * target_len
-    encoder = sum(p.numel() for p in model.mlm.bert.encoder.parameters())
-    head = (model.mlm.cls.predictions.transform.dense.weight.numel()
-            + model.mlm.bert.embeddings.word_embeddings.weight.numel())  # tied output layer
-    attention = encoder_config.num_hidden_layers * length ** 2 * encoder_config.hidden_size
-    return 6 * encoder * length + 12 * attention + 6 * head * target_len
-
-
-def bench_training(model: Seq2SeqModel, config: BenchConfig, cls_id: int, sep_id: int,
-                   first_word_id: int, generator: torch.Generator) -> dict:
-    device = torch.device(config.device)
-    train_config = TrainConfig(output_dir="", per_device_batch_size=config.batch_size,
-                               precision=config.precision)
-    total = config.warmup_steps + config.steps
-    # Full-width sources and targets: every step costs the most the flags allow.
-    data = random_data(config.batch_size * total, config.source_len, config.target_len, 1.0,
-                       model.vocab_size, cls_id, sep_id, first_word_id, generator)
-    batches = [list(range(first, first + config.batch_size))
-               for first in range(0, len(data), config.batch_size)]
-    data = training_set(data, model, seed=42)  # adds the keyed pseudo tokens, as run_seq2seq.py
-    # The training loop's own optimizer step, one micro-batch: collate on the CPU (with the
-    # pseudo tokens), to the device, autocast forward, float loss, backward, clipping,
-    # step, schedule, zero_grad.
-    optimizer_step = OptimizerStep(model, data, train_config, single_process(device), total + 1)
-
-    def step(indices: List[int]) -> None:
-        optimizer_step([indices])
-
-    times: List[float] = []
-    for index, batch in enumerate(batches):
-        if index == config.warmup_steps and device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        synchronize(device)
-        began = time.perf_counter()
-        step(batch)
-        synchronize(device)
-        if index >= config.warmup_steps:
-            times.append(time.perf_counter() - began)
-            logger.info("Training step %d/%d: %.2f s", len(times), config.steps, times[-1])
-    seconds = statistics.median(times)
-    length = config.source_len + 2 * config.target_len
-    flops = training_flops_per_sequence(model, config.source_len, config.target_len)
-    seq_per_s = config.batch_size / seconds
-    figures = {"batch_size": config.batch_size, "steps": config.steps,
-               "warmup_steps": config.warmup_steps, "source_len": config.source_len,
-               "target_len": config.target_len, "layout_tokens": length,
-               "step_seconds": times, "seq_per_s": seq_per_s,
-               "layout_tokens_per_s": seq_per_s * length, "flops_per_seq": flops,
-               "tflops": flops * seq_per_s / 1e12, "mfu": None}
-    if config.peak_flops:
-        figures["mfu"] = figures["tflops"] * 1e12 / config.peak_flops
-    if device.type == "cuda":
-        figures["peak_memory_gb"] = torch.cuda.max_memory_allocated(device) / 2 ** 30
-    logger.info("Training: %.2f seq/s, %.0f layout tokens/s", seq_per_s,
-                figures["layout_tokens_per_s"])
-    return figures
-
-
 # ---------------------------------------------------------------- report
 
 def print_table(results: dict) -> None:
@@ -431,7 +365,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     results = {"config": asdict(config), "machine": machine, "methods": methods,
                "beams": beams, "targets": TARGETS}
     if not args.skip_training:
-        results["train"] = bench_training(model, config, **words)
+        # Full-width sources and targets: every step costs the most the flags allow.
+        data = random_data(config.batch_size * (config.warmup_steps + config.steps),
+                           config.source_len, config.target_len, 1.0, model.vocab_size, **words)
+        results["train"] = bench_training(model, config, data)
     results["seconds"] = time.perf_counter() - began
     machine["load_average_after"] = load_average()
     machine["other_processes_cpu_share"] = other_cpu_share(snapshot)
