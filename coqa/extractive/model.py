@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Union
@@ -43,7 +42,6 @@ WEIGHTS_NAME = "model.safetensors"
 ENCODER_CONFIG_NAME = "config.json"
 MODEL_CONFIG_NAME = "convqa_config.json"
 ATTN_IMPLEMENTATION = "sdpa"
-logger = logging.getLogger(__name__)
 # "fan_in": normal weights with std 1 / sqrt(3 * fan_in), the spread of PyTorch's default
 # Linear init; 0.0208 at BERT-base's width 768, so BERT-base heads start as the published
 # ones did. "bert": std = the encoder's initializer_range (0.02) at every width, which at
@@ -72,11 +70,6 @@ class ModelConfig:
     rtransformer_bidirectional: bool = False
     head_dropout: float = 0.1
     head_init: str = "fan_in"
-    # False when the encoder checkpoint has no pooler weights (masked-LM exports, the tiny
-    # test models): the unknown head then reads the final [CLS] state, not a randomly
-    # initialised pooler (tanh of a 0.02-normal projection), which left the unknown logit a
-    # constant and collapsed long-passage training to 无法作答 (docs/MODEL.md).
-    use_pooler: bool = True
     half_precision_padding_logit: float = -1e4
 
     def __post_init__(self):
@@ -140,8 +133,6 @@ class ConvQAModel(nn.Module):
 
     def __init__(self, encoder: PreTrainedModel, config: ModelConfig):
         super().__init__()
-        if not config.use_pooler and getattr(encoder, "pooler", None) is not None:
-            encoder.pooler = None  # unused parameters would also trip DDP
         self.encoder = encoder
         self.config = config
         hidden = encoder.config.hidden_size
@@ -176,17 +167,13 @@ class ConvQAModel(nn.Module):
         if not path.is_dir():
             raise FileNotFoundError(
                 f"{path}: no such model folder (models are loaded from local folders only)")
-        encoder, info = AutoModel.from_pretrained(path, attn_implementation=ATTN_IMPLEMENTATION,
-                                                  local_files_only=True, output_loading_info=True)
-        if config.use_pooler and any(key.startswith("pooler.") for key in info["missing_keys"]):
-            logger.warning("%s has no pooler weights: the unknown head reads the final [CLS] "
-                           "state instead of a randomly initialised pooler", path)
-            config = dataclasses.replace(config, use_pooler=False)
+        encoder = AutoModel.from_pretrained(path, attn_implementation=ATTN_IMPLEMENTATION,
+                                            local_files_only=True)
         return cls(encoder, config)
 
     def pooled_cls(self, encoder_output) -> torch.Tensor:
         """The encoder's pooled [CLS] vector (batch, hidden); the raw final [CLS] state for
-        backbones without a pooler (ELECTRA) or checkpoints without pooler weights."""
+        backbones without a pooler, such as ELECTRA."""
         pooled = getattr(encoder_output, "pooler_output", None)
         if pooled is None:
             pooled = encoder_output.last_hidden_state[:, 0]  # (batch, hidden)

@@ -268,35 +268,3 @@ def test_electra_backbone_without_pooler(tmp_path):
     with torch.no_grad():
         assert torch.equal(ConvQAModel.load(tmp_path).eval()(**batch)["end_logits"],
                            out["end_logits"])
-
-
-# ---- the pooler: pretrained, or absent from the checkpoint ------------------------------
-
-def _encoder_folder(tmp_path, with_pooler: bool) -> Path:
-    """A saved encoder checkpoint: BertModel (pooler weights saved) or a masked-LM export
-    (BertForMaskedLM: no pooler weights, as the tiny test models and many exports)."""
-    from transformers import BertForMaskedLM, BertModel
-    torch.manual_seed(0)
-    model = BertModel(tiny_bert_config()) if with_pooler else BertForMaskedLM(tiny_bert_config())
-    folder = tmp_path / ("with_pooler" if with_pooler else "mlm")
-    model.save_pretrained(folder)
-    return folder
-
-
-@pytest.mark.parametrize("with_pooler", [True, False])
-def test_unknown_head_reads_pooler_only_when_it_was_pretrained(tmp_path, with_pooler):
-    folder = _encoder_folder(tmp_path, with_pooler)
-    model = ConvQAModel.from_pretrained_encoder(folder, ModelConfig(head_dropout=0.0)).eval()
-    assert model.config.use_pooler is with_pooler
-    assert (model.encoder.pooler is not None) is with_pooler
-    batch = make_batch()
-    with torch.no_grad():
-        output = model.encoder(input_ids=batch["input_ids"],
-                               token_type_ids=batch["token_type_ids"])
-        expected = output.pooler_output if with_pooler else output.last_hidden_state[:, 0]
-        assert torch.equal(model.pooled_cls(output), expected)
-        # Saved and loaded back: the same layout (strict load) and the same logits.
-        model.save(tmp_path / "saved")
-        again = ConvQAModel.load(tmp_path / "saved").eval()
-        assert again.config.use_pooler is with_pooler
-        assert torch.equal(again(**batch)["start_logits"], model(**batch)["start_logits"])
