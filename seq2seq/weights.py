@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 from safetensors.torch import load_file
 from transformers import BertForMaskedLM
+
+from coqa.train.checkpoints import first_shape_mismatch
 
 WEIGHTS_NAME = "model.safetensors"
 LEGACY_WEIGHTS_NAME = "pytorch_model.bin"
@@ -77,18 +79,11 @@ def load_checked(mlm: BertForMaskedLM, state: Dict[str, torch.Tensor], directory
             raise ValueError(f"{directory}: checkpoint key {key!r} differs from {source!r}; "
                              "untied output layers are not supported")
     expected = {k: v for k, v in mlm.state_dict().items() if k not in TIED_KEYS}
-    for key in sorted(expected.keys() | state.keys()):
-        want = tuple(expected[key].shape) if key in expected else None
-        have = tuple(state[key].shape) if key in state else None
-        if want != have:
-            raise ValueError(
-                f"{directory}: checkpoint does not match its {ENCODER_CONFIG_NAME}; first "
-                f"mismatching key {key!r}: checkpoint {_shape_text(have)}, "
-                f"model {_shape_text(want)}")
+    mismatch = first_shape_mismatch(expected, state)
+    if mismatch is not None:
+        raise ValueError(f"{directory}: checkpoint does not match its {ENCODER_CONFIG_NAME}; "
+                         f"first mismatching {mismatch}")
     for key, source in TIED_KEYS.items():
         state[key] = state[source]
     mlm.load_state_dict(state, strict=True)
 
-
-def _shape_text(shape: Optional[tuple]) -> str:
-    return "missing" if shape is None else f"shape {list(shape)}"

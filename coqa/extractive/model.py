@@ -32,6 +32,7 @@ from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedMode
 from coqa.data.errors import ConfigError
 from coqa.extractive.labels import NO_CLASS, NUM_SPECIAL, UNKNOWN_CLASS, YES_CLASS
 from coqa.extractive.middle import MIDDLE_KINDS, build_middle
+from coqa.train.checkpoints import first_shape_mismatch
 
 # Columns of start_logits / end_logits (coqa.extractive.labels); token j of the sequence
 # is column TOKEN_OFFSET + j.
@@ -260,16 +261,7 @@ def _check_state(directory: Path, expected: Dict[str, torch.Tensor],
                  found: Dict[str, torch.Tensor]) -> None:
     """Raise a ValueError naming the folder and the first key whose tensor is missing,
     unexpected or of another shape."""
-    for key in sorted(expected.keys() | found.keys()):
-        want = tuple(expected[key].shape) if key in expected else None
-        have = tuple(found[key].shape) if key in found else None
-        if want != have:
-            raise ValueError(
-                f"{directory}: checkpoint does not match the model built from its config files; "
-                f"first mismatching key {key!r}: checkpoint {_shape_text(have)}, "
-                f"model {_shape_text(want)}")
-
-
-def _shape_text(shape: Optional[tuple]) -> str:
-    """`shape [2, 3]`, or `missing`."""
-    return "missing" if shape is None else f"shape {list(shape)}"
+    mismatch = first_shape_mismatch(expected, found)
+    if mismatch is not None:
+        raise ValueError(f"{directory}: checkpoint does not match the model built from its "
+                         f"config files; first mismatching {mismatch}")

@@ -266,3 +266,18 @@ def _check_compatible(step: OptimizerStep, state: dict, per_epoch: int) -> None:
                           f"{'; '.join(changed)} (another run's checkpoint, or other data?)")
     if state["steps_in_epoch"] >= per_epoch:
         raise ConfigError("cannot resume: the checkpoint's position is past the end of its epoch")
+
+
+def first_shape_mismatch(expected: Dict[str, torch.Tensor],
+                         found: Dict[str, torch.Tensor]) -> Optional[str]:
+    """`key 'k': checkpoint shape [2, 3], model missing` for the first key (in sorted order)
+    whose tensor is missing from one side or of another shape; None when all match."""
+    def text(shape: Optional[tuple]) -> str:
+        return "missing" if shape is None else f"shape {list(shape)}"
+
+    for key in sorted(expected.keys() | found.keys()):
+        want = tuple(expected[key].shape) if key in expected else None
+        have = tuple(found[key].shape) if key in found else None
+        if want != have:
+            return f"key {key!r}: checkpoint {text(have)}, model {text(want)}"
+    return None
