@@ -71,6 +71,28 @@ def add_system_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--server_port", default="", help="accepted for compatibility and ignored")
 
 
+def add_optimizer_flags(group, learning_rate: float) -> None:
+    """Batch, AdamW and clipping flags, the same in both entry scripts but for the default
+    learning rate (each keeps its old script's)."""
+    group.add_argument("--per_gpu_train_batch_size", type=int, default=8, help="batch per device")
+    group.add_argument("--learning_rate", type=float, default=learning_rate,
+                       help="peak AdamW learning rate")
+    group.add_argument("--gradient_accumulation_steps", type=int, default=1,
+                       help="micro-batches per optimizer step")
+    group.add_argument("--weight_decay", type=float, default=0.01, help="AdamW weight decay")
+    group.add_argument("--adam_epsilon", type=float, default=1e-8, help="AdamW epsilon")
+    group.add_argument("--max_grad_norm", type=float, default=1.0,
+                       help="gradient clipping norm; <= 0 disables clipping")
+
+
+def add_resume_flags(group) -> None:
+    group.add_argument("--resume_from_checkpoint", default=None,
+                       help="checkpoint-N folder to continue from exactly")
+    group.add_argument("--ignore_resume_mismatch", action="store_true",
+                       help="resume although learning rate, warm-up, steps, epochs, batch size "
+                            "or accumulation differ from the checkpoint's")
+
+
 def precision_from(args: argparse.Namespace, cuda_available: bool) -> str:
     """fp32, bf16 or fp16 from --fp16 / --bf16 / --no_cuda."""
     if args.fp16 and args.bf16:

@@ -7,7 +7,7 @@ import argparse
 from typing import List
 
 from coqa.data.history import HISTORY_CHOICES
-from coqa.cli import OneLineParser, add_system_flags
+from coqa.cli import OneLineParser, add_optimizer_flags, add_resume_flags, add_system_flags
 from seq2seq.config import HISTORY_FORMATS
 from seq2seq.decoding import DECODE_METHODS
 from seq2seq.model import MASK_WAYS
@@ -73,12 +73,7 @@ def _train_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--log_dir", default=None,
                        help="accepted for compatibility and ignored (TensorBoard writes to "
                             "output_dir/runs)")
-    group.add_argument("--per_gpu_train_batch_size", type=int, default=8, help="batch per device")
-    group.add_argument("--learning_rate", type=float, default=5e-5, help="peak AdamW learning rate")
-    group.add_argument("--gradient_accumulation_steps", type=int, default=1, help="micro-batches per step")
-    group.add_argument("--weight_decay", type=float, default=0.01, help="AdamW weight decay")
-    group.add_argument("--adam_epsilon", type=float, default=1e-8, help="AdamW epsilon")
-    group.add_argument("--max_grad_norm", type=float, default=1.0, help="clipping norm; <= 0: none")
+    add_optimizer_flags(group, learning_rate=5e-5)
     group.add_argument("--label_smoothing", type=float, default=0.1, help="label smoothing")
     group.add_argument("--num_training_steps", type=int, default=-1, help="steps; overrides epochs")
     group.add_argument("--num_training_epochs", type=int, default=10, help="epochs")
@@ -88,10 +83,7 @@ def _train_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--logging_steps", type=int, default=500, help="steps between log lines")
     group.add_argument("--save_steps", type=int, default=1500, help="steps between checkpoints")
     group.add_argument("--seed", type=int, default=42, help="random seed")
-    group.add_argument("--resume_from_checkpoint", default=None, help="checkpoint-N to continue from")
-    group.add_argument("--ignore_resume_mismatch", action="store_true",
-                       help="resume although learning rate, warm-up, steps, epochs, batch size "
-                            "or accumulation differ from the checkpoint's")
+    add_resume_flags(group)
 
 
 def _decode_flags(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from coqa.cli import OneLineParser, add_system_flags
+from coqa.cli import OneLineParser, add_optimizer_flags, add_resume_flags, add_system_flags
 from coqa.data.history import HISTORY_CHOICES
 from coqa.extractive.middle import MIDDLE_KINDS
 from coqa.extractive.postprocess import NULL_SCORE_REDUCE
@@ -52,25 +52,14 @@ def _train_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--output_dir", required=True, help="checkpoints, predictions, logs")
     group.add_argument("--overwrite_output_dir", action="store_true",
                        help="train into a non-empty output_dir")
-    group.add_argument("--per_gpu_train_batch_size", type=int, default=8, help="batch per device")
-    group.add_argument("--learning_rate", type=float, default=3e-5, help="peak AdamW learning rate")
-    group.add_argument("--gradient_accumulation_steps", type=int, default=1,
-                       help="micro-batches per optimizer step")
-    group.add_argument("--weight_decay", type=float, default=0.01, help="AdamW weight decay")
-    group.add_argument("--adam_epsilon", type=float, default=1e-8, help="AdamW epsilon")
-    group.add_argument("--max_grad_norm", type=float, default=1.0,
-                       help="gradient clipping norm; <= 0 disables clipping")
+    add_optimizer_flags(group, learning_rate=3e-5)
     group.add_argument("--num_train_epochs", type=float, default=2.0, help="epochs")
     group.add_argument("--max_steps", type=int, default=-1, help="optimizer steps; overrides epochs")
     group.add_argument("--warmup_steps", type=int, default=2000, help="linear warmup steps")
     group.add_argument("--logging_steps", type=int, default=50, help="steps between log lines")
     group.add_argument("--save_steps", type=int, default=5000, help="steps between checkpoints")
     group.add_argument("--seed", type=int, default=42, help="random seed")
-    group.add_argument("--resume_from_checkpoint", default=None,
-                       help="checkpoint-N folder to continue from exactly")
-    group.add_argument("--ignore_resume_mismatch", action="store_true",
-                       help="resume although learning rate, warm-up, steps, epochs, batch size "
-                            "or accumulation differ from the checkpoint's")
+    add_resume_flags(group)
     group.add_argument("--adversarial", action="store_true",
                        help="adversarial training on the word embeddings (FGM by default)")
     group.add_argument("--adversarial_method", choices=[m for m in ADVERSARIAL_METHODS if m], default="fgm",
