@@ -66,13 +66,12 @@ def max_context_mask(example_index: np.ndarray, offsets: np.ndarray) -> np.ndarr
     of its turn, the most context: min(window tokens left of it, right of it) + 0.01 *
     window length; on a tie the first window. A passage token is known by its character
     range, which is the same in every window that holds it (passages up to 2 million
-    characters, windows up to 1024 tokens)."""
+    characters)."""
     valid = offsets[:, :, 0] >= 0  # (N, L)
     rank = np.cumsum(valid, axis=1) - 1  # (N, L) position inside the window
     length = valid.sum(axis=1, keepdims=True)  # (N, 1)
-    # Integer score: context * 1024 + window length (< 1024 positions) orders as
-    # context + 0.01 * length does.
-    score = np.minimum(rank, length - 1 - rank) * 1024 + length  # (N, L)
+    # 100 * (context + 0.01 * length), exactly, in integers.
+    score = np.minimum(rank, length - 1 - rank) * 100 + length  # (N, L)
     feature, position = np.nonzero(valid)
     chars = offsets[feature, position].astype(np.int64)  # (T, 2)
     # One int64 per token (example, char start, char end), one per candidate window
