@@ -43,7 +43,7 @@ def configs_from(args):
     """Typed configs from the flags, built once; invalid values raise ConfigError."""
     features = FeatureConfig(max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
                              max_query_length=args.max_query_length, history_len=args.history_len)
-    model = ModelConfig(middle=args.middle,
+    model = ModelConfig(middle=args.middle, exact_match=args.exact_match,
                         rtransformer_bidirectional=args.rtransformer_bidirectional)
     post = PostprocessConfig(n_best_size=args.n_best_size, max_answer_length=args.max_answer_length,
                              null_score_reduce=args.null_score_reduce,

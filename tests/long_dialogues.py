@@ -6,10 +6,12 @@ generator does not have.
 
 - Long passages: the facts are scattered among filler sentences about nobody, so a passage
   spans several windows at the tests' sequence length and an answer can sit in any window.
-- Yes/no cannot be read off the question: a 不是 question names a value that the passage
-  does state, for another person, so the question's value is in the passage either way,
-  and yes and no are drawn equally often. Only binding the value to the person tells them
-  apart.
+- Yes/no cannot be read off the question: yes and no are drawn equally often from the same
+  template, and a 不是 question names another value of the same attribute
+  (`no_values="any"`), which another person of the passage may have. With
+  `no_values="other_person"` it is always another person's stated value, so the question's
+  value is in the passage either way and only binding the value to the person tells yes
+  from no (docs/MODEL.md: no tiny model we tried learns that).
 
 `generate(num_dialogues, seed, LongDialogueConfig(...))` returns a ConvQA_CN v3.0 object.
 """
@@ -69,6 +71,7 @@ class LongDialogueConfig:
     # Kind weights: span, yes, no, unknown (yes and no equal: neither is a prior).
     weights: Tuple[float, float, float, float] = (0.45, 0.2, 0.2, 0.15)
     coreference_prob: float = 0.3
+    no_values: str = "any"  # or "other_person"
 
 
 def generate(num_dialogues: int, seed: int,
@@ -111,13 +114,16 @@ def _passage(rng: random.Random, config: LongDialogueConfig, sentences: List[str
                    for i in range(len(fillers) + len(sentences)))
 
 
-def _yes_no_value(rng: random.Random, facts, name: str, kind: str):
-    """(attribute, value) for a yes/no turn about `name`; a 不是 value is another person's
-    value of the same attribute, so it is in the passage too. None when impossible."""
+def _yes_no_value(rng: random.Random, facts, name: str, kind: str, no_values: str):
+    """(attribute, value) for a yes/no turn about `name`; a 不是 value is another value of
+    the attribute, or with `no_values="other_person"` another person's value of it (so it is
+    in the passage too). None when impossible."""
     options = []
     for attr, value in facts[name].items():
         if kind == "yes":
             options.append((attr, value))
+        elif no_values == "any":
+            options += [(attr, other) for other in ATTRIBUTES[attr][0] if other != value]
         else:
             options += [(attr, other[attr]) for who, other in facts.items()
                         if who != name and attr in other]
@@ -134,7 +140,7 @@ def _dialogue(rng: random.Random, config: LongDialogueConfig, dialogue_id: int):
         kind = rng.choices(("span", "yes", "no", "unknown"), weights=config.weights)[0]
         name = previous if previous and rng.random() < config.coreference_prob else rng.choice(names)
         who = pronoun[name] if name == previous else name
-        picked = _yes_no_value(rng, facts, name, kind) if kind in ("yes", "no") else None
+        picked = _yes_no_value(rng, facts, name, kind, config.no_values) if kind in ("yes", "no") else None
         if kind in ("yes", "no") and picked is None:
             kind = "span"
         if kind in ("yes", "no"):

@@ -23,6 +23,11 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
                        "(default: data_dir)")
     group.add_argument("--middle", choices=MIDDLE_KINDS, default="none",
                        help="layer between encoder and heads")
+    group.add_argument("--exact_match", action=argparse.BooleanOptionalAction, default=True,
+                       help="add a learned embedding of each token's exact-match flag (does "
+                            "its id occur in the question / in the window) to its word "
+                            "embedding, as DrQA did; --no-exact_match gives the old model "
+                            "(default: on; a saved checkpoint keeps its own setting)")
     group.add_argument("--rtransformer_bidirectional", action="store_true",
                        help="R-Transformer self-attention sees both sides (default causal)")
     group.add_argument("--do_lower_case", action="store_true",

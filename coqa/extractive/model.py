@@ -31,6 +31,7 @@ from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedMode
 
 from coqa.data.errors import ConfigError
 from coqa.extractive.labels import NO_CLASS, NUM_SPECIAL, UNKNOWN_CLASS, YES_CLASS
+from coqa.extractive.matching import NUM_MATCH_KINDS, exact_match_flags
 from coqa.extractive.middle import MIDDLE_KINDS, build_middle
 from coqa.train.checkpoints import first_shape_mismatch
 
@@ -56,7 +57,9 @@ class ModelConfig:
     """Everything about the model that is not the encoder's own config.
 
     `head_dropout` is applied between the two layers of each head (0.1, BERT's own
-    hidden dropout). `half_precision_padding_logit` is the logit given to padding
+    hidden dropout). `exact_match` adds a learned embedding of each token's exact-match
+    flag (`coqa.extractive.matching`) to its word embedding; zero at the start, so a
+    pretrained encoder begins exactly as it was. `half_precision_padding_logit` is the logit given to padding
     positions when the logits are float16/bfloat16: -1e4 stays finite even if a bfloat16
     value is later cast to float16 or two such logits are added; in float32 the value is
     half the dtype's minimum, which also survives adding a start and an end logit."""
@@ -71,6 +74,7 @@ class ModelConfig:
     rtransformer_bidirectional: bool = False
     head_dropout: float = 0.1
     head_init: str = "fan_in"
+    exact_match: bool = True
     half_precision_padding_logit: float = -1e4
 
     def __post_init__(self):
@@ -97,7 +101,9 @@ class ModelConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown model config keys {unknown}")
-        return cls(**values)
+        # Checkpoints written before the exact-match embedding existed have no such key
+        # and no such weights.
+        return cls(**{"exact_match": False, **values})
 
 
 class MLPHead(nn.Module):
@@ -143,6 +149,11 @@ class ConvQAModel(nn.Module):
         self.attention_head = MLPHead(hidden, 1, config.head_dropout)
         self.yes_no_head = MLPHead(hidden, 2, config.head_dropout)
         self._init_heads(encoder.config.initializer_range)
+        self.match_embedding = None
+        if config.exact_match:
+            width = encoder.get_input_embeddings().embedding_dim
+            self.match_embedding = nn.Embedding(NUM_MATCH_KINDS, width)
+            nn.init.zeros_(self.match_embedding.weight)
 
     def _init_heads(self, initializer_range: float) -> None:
         """Normal weights (std per `config.head_init`, see HEAD_INITS) and zero biases."""
@@ -180,6 +191,18 @@ class ConvQAModel(nn.Module):
             pooled = encoder_output.last_hidden_state[:, 0]  # (batch, hidden)
         return pooled
 
+    def _encoder_inputs(self, input_ids: torch.Tensor, token_type_ids: Optional[torch.Tensor],
+                        attention_mask: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """`input_ids`, or with `exact_match` the word embeddings plus the match embedding
+        of each token's flag as `inputs_embeds` (batch, seq_len, embedding width)."""
+        if self.match_embedding is None:
+            return {"input_ids": input_ids}
+        if token_type_ids is None:
+            raise ValueError("exact_match needs token_type_ids (the query / window segments)")
+        flags = exact_match_flags(input_ids, token_type_ids, attention_mask)  # (batch, seq_len)
+        words = self.encoder.get_input_embeddings()(input_ids)  # (batch, seq_len, width)
+        return {"inputs_embeds": words + self.match_embedding(flags).to(words.dtype)}
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: Optional[torch.Tensor] = None,
                 start_positions: Optional[torch.Tensor] = None,
@@ -188,7 +211,8 @@ class ConvQAModel(nn.Module):
         end, and their mean cross-entropy `loss` when both label tensors (batch,) are given."""
         mask = attention_mask.bool()  # (batch, seq_len)
         encoder_output = self.encoder(
-            input_ids=input_ids, token_type_ids=token_type_ids,
+            **self._encoder_inputs(input_ids, token_type_ids, attention_mask),
+            token_type_ids=token_type_ids,
             attention_mask=additive_encoder_mask(mask, self.encoder.dtype))
         tokens = encoder_output.last_hidden_state  # (batch, seq_len, hidden)
         states = self.middle(tokens, attention_mask)  # (batch, seq_len, hidden)

@@ -30,12 +30,28 @@ class TinyBertConfig:
 
 
 def build_vocab(texts: Iterable[str]) -> list[str]:
-    """Special tokens, then characters by descending frequency (ties by code point).
+    """Special tokens, then every character, then every word of two or more characters
+    that BERT's pre-tokenizer keeps whole (numbers such as "12", Latin words), each group
+    by descending frequency (ties by code point).
 
+    BERT splits Chinese text into characters but keeps a run of digits or letters as one
+    word, and a word missing from the vocabulary becomes one [UNK]: without the words,
+    every age or year of the data would be [UNK] and no model could read or answer it.
     Lower-cased, as the BERT tokenizer lower-cases before looking tokens up."""
-    counts = Counter(char for text in texts for char in text.lower() if not char.isspace())
-    chars = sorted(counts, key=lambda char: (-counts[char], char))
-    return list(SPECIAL_TOKENS) + chars
+    from tokenizers.normalizers import BertNormalizer
+    from tokenizers.pre_tokenizers import BertPreTokenizer
+
+    normalize = BertNormalizer(handle_chinese_chars=True, strip_accents=None,
+                               lowercase=True).normalize_str
+    split = BertPreTokenizer().pre_tokenize_str
+    chars, words = Counter(), Counter()
+    for text in texts:
+        for word, _ in split(normalize(text)):
+            chars.update(word)
+            if len(word) > 1:
+                words[word] += 1
+    ordered = [sorted(group, key=lambda token: (-group[token], token)) for group in (chars, words)]
+    return list(SPECIAL_TOKENS) + ordered[0] + [word for word in ordered[1] if word not in chars]
 
 
 def write_tiny_bert(out_dir: str | Path, texts: Iterable[str],

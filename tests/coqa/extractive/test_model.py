@@ -69,10 +69,14 @@ def test_parameter_counts_bert_base_chinese(middle, expected):
     path = SHARED / "models" / "bert-base-chinese"
     if not (path / "config.json").is_file():
         pytest.skip(f"{path} not available")
+    old = ConvQAModel.from_encoder_config(AutoConfig.from_pretrained(path),
+                                          ModelConfig(middle=middle, exact_match=False))
+    assert count_parameters(old.encoder) == 102_267_648
+    assert count_parameters(old) == expected
+    # The exact-match embedding: 3 flags x the word-embedding width.
     model = ConvQAModel.from_encoder_config(AutoConfig.from_pretrained(path),
                                             ModelConfig(middle=middle))
-    assert count_parameters(model.encoder) == 102_267_648
-    assert count_parameters(model) == expected
+    assert count_parameters(model) == expected + 3 * 768
 
 
 # ---- forward: shapes, padding ----------------------------------------------------------
@@ -268,3 +272,54 @@ def test_electra_backbone_without_pooler(tmp_path):
     with torch.no_grad():
         assert torch.equal(ConvQAModel.load(tmp_path).eval()(**batch)["end_logits"],
                            out["end_logits"])
+
+
+# ---- exact-match embedding ---------------------------------------------------------------
+
+def test_exact_match_embedding_starts_as_the_plain_model():
+    # Zero at the start: the same weights give the same logits with and without it, so a
+    # pretrained encoder begins exactly as it was.
+    batch = make_batch()
+    plain = build(exact_match=False)
+    matched = build(exact_match=True)
+    matched.load_state_dict({**plain.state_dict(),
+                             "match_embedding.weight": matched.match_embedding.weight})
+    with torch.no_grad():
+        expected, got = plain(**batch), matched(**batch)
+    for key in ("start_logits", "end_logits"):
+        assert torch.allclose(expected[key], got[key], atol=ATOL)
+
+
+def test_exact_match_embedding_is_added_by_flag():
+    batch = make_batch()
+    model = build(exact_match=True)
+    with torch.no_grad():
+        model.match_embedding.weight.normal_()
+        before = model(**batch)["start_logits"]
+        model.match_embedding.weight[0].zero_()  # flag 0: most tokens of a random batch
+        model.match_embedding.weight[1:] += 1.0
+        after = model(**batch)["start_logits"]
+    assert not torch.allclose(before, after)
+    with pytest.raises(ValueError, match="token_type_ids"):
+        model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+
+
+def test_electra_match_embedding_has_the_embedding_width():
+    model = build(encoder_config=tiny_electra_config(), exact_match=True)
+    assert model.match_embedding.weight.shape == (3, 16)
+    with torch.no_grad():
+        output = model(**make_batch())
+    assert output["start_logits"].shape == (2, 3 + SEQ_LEN)
+
+
+def test_checkpoint_config_without_exact_match_key_loads_the_old_model(tmp_path):
+    old = build(exact_match=False)
+    old.save(tmp_path)
+    config_file = tmp_path / "convqa_config.json"
+    values = json.loads(config_file.read_text(encoding="utf-8"))
+    del values["exact_match"]  # as written before the embedding existed
+    config_file.write_text(json.dumps(values), encoding="utf-8")
+    loaded = ConvQAModel.load(tmp_path)
+    assert loaded.config.exact_match is False and loaded.match_embedding is None
+    assert ModelConfig.from_dict({}).exact_match is False
+    assert ModelConfig().exact_match is True
