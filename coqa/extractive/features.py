@@ -21,7 +21,10 @@ the first one that reaches the passage end.
 
 Labels are class indices over [yes, no, unknown, sequence position 0, 1, ...]: 0 yes, 1 no,
 2 unknown, and 3 + j for the token at position j of the input sequence. yes / no /
-unknown turns get their class for both start and end in every window. A turn labelled with
+unknown turns get their class for both start and end in every window, except that a yes /
+no turn with a rationale (CoQA) is unknown in the windows that miss the rationale
+entirely, as in transformers-coqa: the window that holds the evidence says yes or no, the
+others cannot know. ConvQA_CN has no rationales. A turn labelled with
 a character span [start, end) gets the tokens that cover the span's first and last
 character in a window that holds the whole span, and unknown in every other window; a
 free-form turn with no span is unknown.
@@ -35,7 +38,7 @@ import multiprocessing
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -46,7 +49,8 @@ from coqa.data.dialogue import Dialogue, TurnRecord
 from coqa.data.history import history_turn_range
 from coqa.data.tokenizing import CHUNK_DIALOGUES, encode_batch, encode_ids
 from coqa.data.windows import char_span_to_tokens, special_ids, window_starts
-from coqa.extractive.labels import NUM_SPECIAL, SPECIAL_CLASS, UNKNOWN_CLASS
+from coqa.extractive.labels import (NO_CLASS, NUM_SPECIAL, SPECIAL_CLASS, UNKNOWN_CLASS,
+                                    YES_CLASS)
 from coqa.train.dataset import TrainDataset
 
 logger = logging.getLogger(__name__)
@@ -185,6 +189,18 @@ class _Plan:
     stats: Dict[str, int]
 
 
+YES_NO_CLASSES = (YES_CLASS, NO_CLASS)
+
+
+def _token_ranges(offsets: np.ndarray, spans: Sequence[Optional[Tuple[int, int]]]
+                  ) -> Tuple[List[int], List[int]]:
+    """First and last passage token of each character span (None: an empty range)."""
+    array = np.array([span if span is not None else (0, 0) for span in spans],
+                     dtype=np.int64).reshape(-1, 2)
+    first, last = char_span_to_tokens(offsets, array[:, 0], array[:, 1])
+    return first.tolist(), last.tolist()
+
+
 def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dialogue],
                 tokenizer, config: FeatureConfig, last_turn_only: bool = False) -> _Plan:
     """Tokenize a few dialogues (one batched call for the passages with offsets, one for
@@ -202,7 +218,8 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
     passage_lengths = np.array([len(ids) for ids in passage_ids], dtype=np.int64)
     passage_start = _starts(passage_lengths)
     passage_offsets = _flat([e.offsets for e in passages], width=2)
-    stats = {"turns": 0, "span_turns": 0, "unmappable_spans": 0, "windows_without_span": 0}
+    stats = {"turns": 0, "span_turns": 0, "unmappable_spans": 0, "windows_without_span": 0,
+             "windows_without_rationale": 0}
     examples: List[TurnRecord] = []
     queries: List[List[int]] = []
     # Per feature: local example, local passage, window start, window length, start label,
@@ -212,9 +229,9 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
     for local, dialogue in enumerate(dialogues):
         num_tokens = int(passage_lengths[local])
         offsets = passage_offsets[passage_start[local]:passage_start[local] + num_tokens]
-        spans = np.array([t.span if t.span is not None else (0, 0) for t in dialogue.turns],
-                         dtype=np.int64).reshape(-1, 2)
-        first, last = (a.tolist() for a in char_span_to_tokens(offsets, spans[:, 0], spans[:, 1]))
+        first, last = _token_ranges(offsets, [t.span for t in dialogue.turns])
+        rationale_first, rationale_last = _token_ranges(
+            offsets, [t.rationale for t in dialogue.turns])
         for turn_index, turn in enumerate(dialogue.turns):
             if last_turn_only and turn_index < len(dialogue.turns) - 1:
                 continue
@@ -237,10 +254,18 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
                     stats["unmappable_spans"] += 1
             # Class of passage token t in a window starting at `start`: t + shift - start.
             shift = NUM_SPECIAL + len(query) + 2
+            evidence = None  # a yes / no turn's rationale tokens (CoQA)
+            if special in YES_NO_CLASSES and turn.rationale is not None \
+                    and rationale_first[turn_index] <= rationale_last[turn_index]:
+                evidence = rationale_first[turn_index], rationale_last[turn_index]
             for start in window_starts(num_tokens, window, config.doc_stride):
                 length = min(window, num_tokens - start)
-                if special is not None:
+                if special is not None and (evidence is None or (
+                        start <= evidence[1] and evidence[0] < start + length)):
                     rows.append((example, local, start, length, special, special))
+                elif special is not None:  # a yes / no window that misses the rationale
+                    stats["windows_without_rationale"] += 1
+                    rows.append((example, local, start, length, UNKNOWN_CLASS, UNKNOWN_CLASS))
                 elif span_tokens is not None and start <= span_tokens[0] \
                         and span_tokens[1] < start + length:
                     rows.append((example, local, start, length, span_tokens[0] + shift - start,
@@ -354,9 +379,10 @@ def build_features(dialogues: Sequence[Dialogue], tokenizer, config: FeatureConf
     totals = {name: sum(p.stats[name] for p in plans) for name in plans[0].stats} if plans else {}
     logger.info("Built %d features for %d turns of %d dialogues (%d turns labelled with a span, "
                 "%d of them covering no token; %d windows without the whole span labelled "
-                "unknown)", len(features), totals.get("turns", 0), len(dialogues),
+                "unknown; %d yes/no windows missing the rationale labelled unknown)",
+                len(features), totals.get("turns", 0), len(dialogues),
                 totals.get("span_turns", 0), totals.get("unmappable_spans", 0),
-                totals.get("windows_without_span", 0))
+                totals.get("windows_without_span", 0), totals.get("windows_without_rationale", 0))
     return features
 
 

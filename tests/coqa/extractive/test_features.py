@@ -215,6 +215,19 @@ def test_special_kinds_and_free_form_without_span(letters_tokenizer):
                            letters_tokenizer)[2] for e in range(3)] == ["是的", "不是", "无法作答"]
 
 
+def test_yes_no_with_a_rationale_is_unknown_where_the_window_misses_it(letters_tokenizer):
+    """CoQA yes/no: windows of tokens 0-10, 4-14, 8-18, 12-19 (as above); rationale of
+    characters 13..14 lies in windows 1, 2 and 3 only, rationale 0..1 in window 0 only."""
+    dialogue = Dialogue("d", "test", LETTERS, (
+        Turn(1, "子？", "", ("是的",), AnswerKind.YES, None, (13, 15)),
+        Turn(2, "丑？", "", ("不是",), AnswerKind.NO, None, (0, 2)),
+        Turn(3, "寅？", "", ("是的",), AnswerKind.YES, None, None)))
+    config = FeatureConfig(max_seq_length=16, doc_stride=4, max_query_length=4, history_len=0)
+    features = build_features([dialogue], letters_tokenizer, config, show_progress=False)
+    assert features.start_positions.tolist() == [2, 0, 0, 0] + [1, 2, 2, 2] + [0, 0, 0, 0]
+    assert features.end_positions.tolist() == features.start_positions.tolist()
+
+
 def test_character_inside_a_token_and_whitespace_span(tmp_path):
     """A span inside a word maps to the whole WordPiece token; a blank span to unknown."""
     tok = make_tokenizer(tmp_path / "vocab", ["甲乙？"], words=["abc", "##def"])
