@@ -140,7 +140,8 @@ def _dialogue(rng: random.Random, config: LongDialogueConfig, dialogue_id: int):
         kind = rng.choices(("span", "yes", "no", "unknown"), weights=config.weights)[0]
         name = previous if previous and rng.random() < config.coreference_prob else rng.choice(names)
         who = pronoun[name] if name == previous else name
-        picked = _yes_no_value(rng, facts, name, kind, config.no_values) if kind in ("yes", "no") else None
+        picked = _yes_no_value(rng, facts, name, kind, config.no_values) \
+            if kind in ("yes", "no") else None
         if kind in ("yes", "no") and picked is None:
             kind = "span"
         if kind in ("yes", "no"):

@@ -59,7 +59,9 @@ def test_long_passages_are_learned(run, tmp_path):
 
 
 def test_yes_and_no_survive_long_passages(run):
-    # 是的 against 不是 scores F1 50 (they share 是): a coin flip gives F1 75 on average
-    # but then one of the two falls well under it; always 不是 gives yes F1 50.
+    # 是的 against 不是 scores F1 50 (they share 是), so always 不是 gives yes F1 50 and
+    # always 是的 no F1 50: this bar catches a collapse to one class on long passages. A
+    # coin flip would score about 75 on both, so the separation itself is the bar of
+    # tests/test_run_coqa_yes_no_learning.py (EM); here yes EM was 53-58 (docs/MODEL.md).
     assert run.kinds["yes"]["turns"] >= 40 and run.kinds["no"]["turns"] >= 40
     assert run.kinds["yes"]["f1"] >= MIN_YES_NO_F1 and run.kinds["no"]["f1"] >= MIN_YES_NO_F1

@@ -201,6 +201,26 @@ def _token_ranges(offsets: np.ndarray, spans: Sequence[Optional[Tuple[int, int]]
     return first.tolist(), last.tolist()
 
 
+def _window_label(special: Optional[int], evidence: Optional[Tuple[int, int]],
+                  span_tokens: Optional[Tuple[int, int]], start: int, length: int, shift: int
+                  ) -> Tuple[Tuple[int, int], Optional[str]]:
+    """(start label, end label) of the window of passage tokens [start, start + length),
+    and the name of the stat it adds to when the window misses the turn's rationale or span.
+
+    `special`: the turn's class if yes / no / unknown; `evidence`: a yes / no turn's
+    rationale tokens (CoQA); `span_tokens`: a span turn's first and last token; passage
+    token t of the window is class t + shift - start."""
+    if special is not None:
+        if evidence is None or (start <= evidence[1] and evidence[0] < start + length):
+            return (special, special), None
+        return (UNKNOWN_CLASS, UNKNOWN_CLASS), "windows_without_rationale"
+    if span_tokens is None:
+        return (UNKNOWN_CLASS, UNKNOWN_CLASS), None
+    if start <= span_tokens[0] and span_tokens[1] < start + length:
+        return (span_tokens[0] + shift - start, span_tokens[1] + shift - start), None
+    return (UNKNOWN_CLASS, UNKNOWN_CLASS), "windows_without_span"
+
+
 def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dialogue],
                 tokenizer, config: FeatureConfig, last_turn_only: bool = False) -> _Plan:
     """Tokenize a few dialogues (one batched call for the passages with offsets, one for
@@ -260,19 +280,11 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
                 evidence = rationale_first[turn_index], rationale_last[turn_index]
             for start in window_starts(num_tokens, window, config.doc_stride):
                 length = min(window, num_tokens - start)
-                if special is not None and (evidence is None or (
-                        start <= evidence[1] and evidence[0] < start + length)):
-                    rows.append((example, local, start, length, special, special))
-                elif special is not None:  # a yes / no window that misses the rationale
-                    stats["windows_without_rationale"] += 1
-                    rows.append((example, local, start, length, UNKNOWN_CLASS, UNKNOWN_CLASS))
-                elif span_tokens is not None and start <= span_tokens[0] \
-                        and span_tokens[1] < start + length:
-                    rows.append((example, local, start, length, span_tokens[0] + shift - start,
-                                 span_tokens[1] + shift - start))
-                else:
-                    stats["windows_without_span"] += span_tokens is not None
-                    rows.append((example, local, start, length, UNKNOWN_CLASS, UNKNOWN_CLASS))
+                label, missed = _window_label(special, evidence, span_tokens, start, length,
+                                              shift)
+                if missed:
+                    stats[missed] += 1
+                rows.append((example, local, start, length, *label))
         stats["turns"] += 1 if last_turn_only else len(dialogue.turns)
         position += len(dialogue.turns) * per_turn
 

@@ -59,8 +59,8 @@ class ModelConfig:
     `head_dropout` is applied between the two layers of each head (0.1, BERT's own
     hidden dropout). `exact_match` adds a learned embedding of each token's exact-match
     flag (`coqa.extractive.matching`) to its word embedding; zero at the start, so a
-    pretrained encoder begins exactly as it was. `half_precision_padding_logit` is the logit given to padding
-    positions when the logits are float16/bfloat16: -1e4 stays finite even if a bfloat16
+    pretrained encoder begins exactly as it was. `half_precision_padding_logit` is the
+    logit given to padding positions when the logits are float16/bfloat16: -1e4 stays finite even if a bfloat16
     value is later cast to float16 or two such logits are added; in float32 the value is
     half the dtype's minimum, which also survives adding a start and an end logit."""
 
