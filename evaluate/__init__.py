@@ -32,11 +32,14 @@ __all__ = [
 
 def evaluate_files(data_file: str | Path, pred_file: str | Path,
                    config: Optional[EvalConfig] = None,
-                   warn: Optional[TextIO] = None) -> Dict[str, object]:
+                   warn: Optional[TextIO] = None,
+                   official_gold_checks: bool = False) -> Dict[str, object]:
     """Score a prediction file (`[{"id", "turn_id", "answer"}]`) against a gold file.
 
-    Raises EvalInputError (message: one line naming the file) for unusable input;
-    warnings such as missing predictions go to `warn` (default: sys.stderr).
+    Raises EvalInputError (message: one line naming the file) for unusable input, by
+    default also for duplicate dialogue ids and zero-based turn ids (`official_gold_checks`:
+    warn and score them as the official CoQA script does, see `read_gold`); warnings such
+    as missing predictions go to `warn` (default: sys.stderr).
     """
-    gold = read_gold(data_file)
+    gold = read_gold(data_file, official_gold_checks=official_gold_checks)
     return score(gold, read_predictions(pred_file), config, warn)

@@ -1,9 +1,11 @@
 """python -m evaluate --data-file GOLD --pred-file PRED [--out-file OUT] [--breakdown]
                       [--text-comparison auto|coqa|convqa_cn] [--per-turn-out FILE]
+                      [--official-gold-checks]
 
 Prints the text comparison used, a per-domain table, then `Results: {...}` as the old logs
 did; exit status 2 with one `error: <file>: ...` line on stderr when an input file cannot
-be scored or an output file cannot be written.
+be scored (a gold file with a duplicate dialogue id or zero-based turn ids included, unless
+--official-gold-checks) or an output file cannot be written.
 """
 from __future__ import annotations
 
@@ -21,6 +23,13 @@ from evaluate.scoring import resolve_comparison, score_with_turns
 def _names(text: Optional[str]) -> Optional[Tuple[str, ...]]:
     """"a, b,c" -> ("a", "b", "c"); None stays None (the format's official list)."""
     return None if text is None else tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+OFFICIAL_GOLD_CHECKS_HELP = (
+    "check the gold file only as the official CoQA script does: a duplicate dialogue id "
+    "or a repeated turn_id is warned about and its later turn replaces the earlier one, and "
+    "turn ids from 0 are scored as they are (by default these files are refused, as they "
+    "score silently wrong)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="comma-separated out-of-domain sources (default: official list)")
     scoring.add_argument("--drop-cjk-punct", action="store_true",
                          help="also ignore non-ASCII punctuation (。，？「」) in EM and F1")
+    scoring.add_argument("--official-gold-checks", action="store_true",
+                         help=OFFICIAL_GOLD_CHECKS_HELP)
     scoring.add_argument("--breakdown", action="store_true",
                          help="also score by question type, gold answer kind and turn "
                               "position, with a yes/no/unknown confusion table")
@@ -78,7 +89,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             check_writable(args.out_file)
         if args.per_turn_out:
             per_turn_format(args.per_turn_out)
-        gold = read_gold(args.data_file)
+        gold = read_gold(args.data_file, official_gold_checks=args.official_gold_checks)
         results, scored = score_with_turns(gold, read_predictions(args.pred_file), config)
         comparison, why = resolve_comparison(gold, config)
         print(f"text comparison: {comparison} ({why})")

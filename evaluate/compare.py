@@ -341,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
                          default="auto", help="see python -m evaluate --help")
     scoring.add_argument("--drop-cjk-punct", action="store_true",
                          help="also ignore non-ASCII punctuation in EM and F1")
+    scoring.add_argument("--official-gold-checks", action="store_true",
+                         help="accept duplicate dialogue ids and zero-based turn ids as the "
+                              "official CoQA script does; see python -m evaluate --help")
     return parser
 
 
@@ -356,7 +359,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
             raise EvalInputError(f"{args.out}: is not a folder")
         runs = resolve_runs(args.runs)
-        gold = read_gold(args.gold)
+        gold = read_gold(args.gold, official_gold_checks=args.official_gold_checks)
         scored_runs = score_runs(gold, runs, config.eval, sys.stderr)
         rows = compare(gold, scored_runs, config)
         markdown = to_markdown(gold, scored_runs, rows, config)

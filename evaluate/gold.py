@@ -5,6 +5,12 @@ answer per turn. CoQA: `{"data": [{"source", "story", "questions", "answers",
 "additional_answers"}]}`, the main answer followed by one answer from each additional set,
 as the official CoQA evaluator reads them. Every defect raises EvalInputError naming the
 file and the dialogue (and turn).
+
+The official evaluator keys golds by (id, turn_id) and never checks them, so some files
+score silently wrong there: a repeated dialogue id lets its turns replace the earlier
+dialogue's turns of the same number, and turn ids counted from 0 put every answer numbered
+from 1 against the wrong turn. These are refused here unless `official_gold_checks` asks
+for the official reading (repeats are then only warned about).
 """
 from __future__ import annotations
 
@@ -144,6 +150,17 @@ def repeated_turns_warning(path: str, repeated: Sequence[TurnKey], shown: int = 
             "the last of each is scored")
 
 
+def _check_turn_id(turn: GoldTurn, earlier: Mapping[TurnKey, GoldTurn], where: str) -> None:
+    """Refuse a turn_id below 1 or one this dialogue already had (its id is new)."""
+    turn_where = f"{where}: turn {turn.turn_id}"
+    if turn.turn_id < 1:
+        raise EvalInputError(f"{turn_where}: turn_id {turn.turn_id}, but turn ids start at 1 "
+                             f"(a zero-based file?){_OFFICIAL_HINT}")
+    if turn.key in earlier:
+        raise EvalInputError(f"{turn_where}: repeated turn_id {turn.turn_id} in the dialogue: "
+                             f"the later turn would replace the earlier one{_OFFICIAL_HINT}")
+
+
 def _dialogue_format(raw: Mapping[str, Any], where: str) -> str:
     """CONVQA_CN or COQA, from the dialogue's keys (capitalised in ConvQA_CN)."""
     if "Questions" in raw or "Passage" in raw:
@@ -154,11 +171,19 @@ def _dialogue_format(raw: Mapping[str, Any], where: str) -> str:
                          f'nor CoQA ("story", "questions")')
 
 
-def read_gold(path: str | Path) -> GoldData:
+# Appended to the refusals below, so that the way out is on the same line.
+_OFFICIAL_HINT = ("; python -m evaluate --official-gold-checks scores it as the official "
+                  "CoQA script does")
+
+
+def read_gold(path: str | Path, official_gold_checks: bool = False) -> GoldData:
     """Every gold turn of a ConvQA_CN v3.0 or CoQA v1.0 file, in file order.
 
-    A repeated (id, turn_id) keeps its first position and its last content, as the dict
-    of the official evaluator does; this is reported in `warnings`.
+    By default a dialogue id that came before, a turn_id repeated within a dialogue and a
+    turn_id below 1 (a zero-based file) raise EvalInputError naming the dialogue. With
+    `official_gold_checks` they are read as the official evaluator's dict reads them: a
+    repeated (id, turn_id) keeps its first position and its last content, reported in
+    `warnings`; turn ids from 0 are scored as they are.
     """
     top = read_json_file(path)
     if not isinstance(top, dict) or not isinstance(top.get("data"), list):
@@ -168,6 +193,7 @@ def read_gold(path: str | Path) -> GoldData:
     turns: Dict[TurnKey, GoldTurn] = {}
     mismatched: List[str] = []  # turns whose answer turn_id differs from the question's
     duplicates: List[TurnKey] = []
+    first_index: Dict[str, int] = {}  # dialogue id -> its first position in "data"
     file_format = ""
     for index, raw in enumerate(top["data"]):
         where = f"{path}: data[{index}]"
@@ -175,12 +201,19 @@ def read_gold(path: str | Path) -> GoldData:
             raise EvalInputError(f"{where}: not an object")
         dialogue_id = as_dialogue_id(_field(raw, "id", where), where)
         where = f"{path}: dialogue {dialogue_id}"
+        if dialogue_id in first_index and not official_gold_checks:
+            raise EvalInputError(f"{where}: duplicate dialogue id (also data["
+                                 f"{first_index[dialogue_id]}]): its turns would replace the "
+                                 f"earlier ones{_OFFICIAL_HINT}")
+        first_index.setdefault(dialogue_id, index)
         this_format = _dialogue_format(raw, where)
         if file_format and this_format != file_format:
             raise EvalInputError(f"{where}: {this_format} dialogue in a {file_format} file")
         file_format = this_format
         read_turns = _convqa_turns if this_format == CONVQA_CN else _coqa_turns
         for turn in read_turns(raw, dialogue_id, where, mismatched):
+            if not official_gold_checks:
+                _check_turn_id(turn, turns, where)
             if turn.key in turns:
                 duplicates.append(turn.key)
             turns[turn.key] = turn
