@@ -12,7 +12,7 @@ import torch
 from coqa.train.config import TrainConfig
 from coqa.train.distributed import single_process
 from coqa.train.step import OptimizerStep
-from scripts.bench_common import synchronize
+from scripts.bench_common import mfu, synchronize
 from seq2seq.examples import Seq2SeqData
 from seq2seq.model import Seq2SeqModel
 from seq2seq.steps import training_set
@@ -69,9 +69,8 @@ def bench_training(model: Seq2SeqModel, config, data: Seq2SeqData) -> dict:
                "target_len": config.target_len, "layout_tokens": length,
                "step_seconds": times, "seq_per_s": seq_per_s,
                "layout_tokens_per_s": seq_per_s * length, "flops_per_seq": flops,
-               "tflops": flops * seq_per_s / 1e12, "mfu": None}
-    if config.peak_flops:
-        figures["mfu"] = figures["tflops"] * 1e12 / config.peak_flops
+               "tflops": flops * seq_per_s / 1e12,
+               "mfu": mfu(flops * seq_per_s, config.peak_flops)}
     if device.type == "cuda":
         figures["peak_memory_gb"] = torch.cuda.max_memory_allocated(device) / 2 ** 30
     logger.info("Training: %.2f seq/s, %.0f layout tokens/s", seq_per_s,

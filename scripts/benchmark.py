@@ -41,8 +41,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scripts.bench_common import (add_machine_flags, autocast, bench_parser,  # noqa: E402
-                                  cpu_name, cpu_snapshot, fmt, load_average, other_cpu_share,
-                                  peak_flops_of, percent, run_group, synchronize,
+                                  cpu_name, cpu_snapshot, fmt, load_average, mfu,
+                                  other_cpu_share, peak_flops_of, percent, run_group, synchronize,
                                   write_results)
 from coqa.tools.convert import convert_squad  # noqa: E402
 from coqa.extractive.inference import InferenceConfig, predict_logits  # noqa: E402
@@ -278,14 +278,12 @@ def _mfu(ours_model, bare_model, encoder_config, config: BenchConfig, figures: d
          training: bool) -> dict:
     ours_flops = flops_per_sequence(ours_model, encoder_config, config.seq_len, training)
     bare_flops = flops_per_sequence(bare_model, encoder_config, config.seq_len, training)
-    result = {"ours_flops_per_seq": ours_flops, "bare_flops_per_seq": bare_flops,
-              "ours_tflops": ours_flops * figures["ours_seq_per_s"] / 1e12,
-              "bare_tflops": bare_flops * figures["bare_seq_per_s"] / 1e12,
-              "ours_mfu": None, "bare_mfu": None}
-    if config.peak_flops:
-        result["ours_mfu"] = result["ours_tflops"] * 1e12 / config.peak_flops
-        result["bare_mfu"] = result["bare_tflops"] * 1e12 / config.peak_flops
-    return result
+    ours_per_s = ours_flops * figures["ours_seq_per_s"]
+    bare_per_s = bare_flops * figures["bare_seq_per_s"]
+    return {"ours_flops_per_seq": ours_flops, "bare_flops_per_seq": bare_flops,
+            "ours_tflops": ours_per_s / 1e12, "bare_tflops": bare_per_s / 1e12,
+            "ours_mfu": mfu(ours_per_s, config.peak_flops),
+            "bare_mfu": mfu(bare_per_s, config.peak_flops)}
 
 
 # ---------------------------------------------------------------- 3. evaluation
