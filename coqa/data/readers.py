@@ -170,6 +170,7 @@ def _parse_questions(raw: Dict[str, Any], dialogue_id: str
         turn_id = _require(question, "turn_id", int, f"{names[2]}[{position}]", position + 1)
         if any(t.turn_id == turn_id for t in turns):
             raise _TurnError(turn_id, f"repeated turn_id {turn_id} in {names[2]}")
+        _check_turn_order(turn_id, turns[-1].turn_id if turns else None, names[2], position)
         turns.append(Turn(turn_id, _question_text(question, turn_id),
                           str(question.get("question_type", "")), (), AnswerKind.UNKNOWN, None))
     return CONVQA_CN if convqa else COQA, Dialogue(dialogue_id, source, passage, tuple(turns)), []
@@ -180,16 +181,29 @@ def _paired_turns(questions: Sequence[Any], answers: Sequence[Any], q_name: str,
     if len(questions) != len(answers):
         raise _TurnError(None, f"{len(questions)} {q_name} but {len(answers)} {a_name}")
     seen: Dict[int, int] = {}
+    previous: Optional[int] = None
     for position, (question, answer) in enumerate(zip(questions, answers), start=1):
         turn_id = _require(question, "turn_id", int, f"{q_name}[{position - 1}]", position)
         if turn_id in seen:
             raise _TurnError(turn_id, f"repeated turn_id {turn_id} ({q_name}[{seen[turn_id]}] "
                                       f"and {q_name}[{position - 1}])")
+        _check_turn_order(turn_id, previous, q_name, position - 1)
         seen[turn_id] = position - 1
+        previous = turn_id
         answer_turn = _require(answer, "turn_id", int, f"{a_name}[{position - 1}]", turn_id)
         if answer_turn != turn_id:
             raise _TurnError(turn_id, f"question turn_id {turn_id} but answer turn_id {answer_turn}")
         yield turn_id, question, answer
+
+
+def _check_turn_order(turn_id: int, previous: Optional[int], q_name: str, index: int) -> None:
+    """Turn ids count from 1 and increase, since history is built in file order: a file
+    whose turns are out of order would give each turn the wrong history."""
+    if turn_id < 1:
+        raise _TurnError(turn_id, f"turn_id {turn_id} in {q_name}[{index}]: turn ids count from 1")
+    if previous is not None and turn_id < previous:
+        raise _TurnError(turn_id, f"turn_id {turn_id} in {q_name}[{index}] comes after turn_id "
+                                  f"{previous}: turns must be in increasing turn_id order")
 
 
 def _question_text(question: Dict[str, Any], turn_id: int) -> str:
@@ -286,11 +300,13 @@ def _parse_coqa(raw: Dict[str, Any], dialogue_id: str) -> Tuple[Dialogue, List[_
         if not isinstance(extra_answers, list) or len(extra_answers) != len(questions):
             raise _TurnError(None, f"additional_answers[{name}] does not have one answer per question")
     pairs = list(_paired_turns(questions, answers, "questions", "answers"))
+    # additional_answers are in question order: a turn's position, not its turn_id.
+    position_of = {turn_id: position for position, (turn_id, _, _) in enumerate(pairs)}
 
     def parse_turn(turn_id: int, question: Dict[str, Any], answer: Dict[str, Any]) -> Turn:
         text = _answer_text(answer, turn_id)
         rationale = _coqa_rationale(story, answer, turn_id)
-        index = turn_id - 1 if 0 < turn_id <= len(questions) else 0
+        index = position_of[turn_id]
         golds = (text,) + tuple(_require(extra[k][index], "input_text", str,
                                          f"additional_answers[{k}]", turn_id) for k in extra)
         kind, span = _coqa_label(story, text, rationale)

@@ -30,14 +30,14 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
 
 from coqa.data.errors import ConfigError
-from coqa.extractive.labels import NO_CLASS, NUM_SPECIAL, UNKNOWN_CLASS, YES_CLASS
+from coqa.extractive.labels import NUM_SPECIAL, UNKNOWN_CLASS
 from coqa.extractive.matching import NUM_MATCH_KINDS, exact_match_flags
 from coqa.extractive.middle import MIDDLE_KINDS, build_middle
 from coqa.train.checkpoints import first_shape_mismatch
 
 # Columns of start_logits / end_logits (coqa.extractive.labels); token j of the sequence
 # is column TOKEN_OFFSET + j.
-YES_COLUMN, NO_COLUMN, UNKNOWN_COLUMN = YES_CLASS, NO_CLASS, UNKNOWN_CLASS
+UNKNOWN_COLUMN = UNKNOWN_CLASS
 TOKEN_OFFSET = NUM_SPECIAL
 
 WEIGHTS_NAME = "model.safetensors"
