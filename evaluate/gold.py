@@ -150,15 +150,17 @@ def repeated_turns_warning(path: str, repeated: Sequence[TurnKey], shown: int = 
             "the last of each is scored")
 
 
-def _check_turn_id(turn: GoldTurn, earlier: Mapping[TurnKey, GoldTurn], where: str) -> None:
-    """Refuse a turn_id below 1 or one this dialogue already had (its id is new)."""
+def _check_turn_id(turn: GoldTurn, seen: Dict[int, int], q_name: str, index: int,
+                   where: str) -> None:
+    """Refuse a turn_id below 1 or one this dialogue already had at `seen[turn_id]`."""
     turn_where = f"{where}: turn {turn.turn_id}"
     if turn.turn_id < 1:
-        raise EvalInputError(f"{turn_where}: turn_id {turn.turn_id}, but turn ids start at 1 "
-                             f"(a zero-based file?){_OFFICIAL_HINT}")
-    if turn.key in earlier:
-        raise EvalInputError(f"{turn_where}: repeated turn_id {turn.turn_id} in the dialogue: "
-                             f"the later turn would replace the earlier one{_OFFICIAL_HINT}")
+        raise EvalInputError(f"{turn_where}: turn_id {turn.turn_id} in {q_name}[{index}]: turn "
+                             f"ids count from 1{_OFFICIAL_HINT}")
+    if turn.turn_id in seen:
+        raise EvalInputError(f"{turn_where}: repeated turn_id {turn.turn_id} ({q_name}"
+                             f"[{seen[turn.turn_id]}] and {q_name}[{index}]){_OFFICIAL_HINT}")
+    seen[turn.turn_id] = index
 
 
 def _dialogue_format(raw: Mapping[str, Any], where: str) -> str:
@@ -211,9 +213,11 @@ def read_gold(path: str | Path, official_gold_checks: bool = False) -> GoldData:
             raise EvalInputError(f"{where}: {this_format} dialogue in a {file_format} file")
         file_format = this_format
         read_turns = _convqa_turns if this_format == CONVQA_CN else _coqa_turns
-        for turn in read_turns(raw, dialogue_id, where, mismatched):
+        q_name = "Questions" if this_format == CONVQA_CN else "questions"
+        seen: Dict[int, int] = {}  # turn_id -> its index in this dialogue's questions
+        for position, turn in enumerate(read_turns(raw, dialogue_id, where, mismatched)):
             if not official_gold_checks:
-                _check_turn_id(turn, turns, where)
+                _check_turn_id(turn, seen, q_name, position, where)
             if turn.key in turns:
                 duplicates.append(turn.key)
             turns[turn.key] = turn

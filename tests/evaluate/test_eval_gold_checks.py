@@ -70,20 +70,20 @@ def test_zero_based_turn_ids_refused_by_the_cli(tmp_path, capsys):
     status, out, err = run_main(capsys, "--data-file", gold, "--pred-file", pred)
     assert status == 2 and out == ""
     assert len(err.splitlines()) == 1
-    assert err.startswith(f"error: {gold}: dialogue z1: turn 0: turn_id 0, but turn ids "
-                          "start at 1")
+    assert err.startswith(f"error: {gold}: dialogue z1: turn 0: turn_id 0 in Questions[0]: "
+                          "turn ids count from 1;")
 
 
 @pytest.mark.parametrize("data, message", [
     ([coqa_dialogue("c7", ["in a barn", "yes"], first_turn=0)],
-     "dialogue c7: turn 0: turn_id 0, but turn ids start at 1"),
+     "dialogue c7: turn 0: turn_id 0 in questions[0]: turn ids count from 1;"),
     ([dialogue(5, ["唐朝"]), dialogue("5", ["宋朝"])],  # 5 and "5" are the same dialogue
      "dialogue 5: duplicate dialogue id (also data[0])"),
-    ([dialogue("n", ["唐朝", "长安"], first_turn=-1)], "dialogue n: turn -1: turn_id -1, but"),
+    ([dialogue("n", ["唐朝", "长安"], first_turn=-1)], "dialogue n: turn -1: turn_id -1 in "),
     ([{**dialogue("r", ["唐朝", "长安"]),
        "Questions": [{"input_text": "问？", "turn_id": 1}] * 2,
        "Answers": [{"input_text": "唐朝", "turn_id": 1, "answer_type": "extractive"}] * 2}],
-     "dialogue r: turn 1: repeated turn_id 1 in the dialogue"),
+     "dialogue r: turn 1: repeated turn_id 1 (Questions[0] and Questions[1]);"),
 ])
 def test_read_gold_refusals(tmp_path, data, message):
     path = write(tmp_path, {"data": data}, "gold.json")
