@@ -20,25 +20,29 @@ from tqdm.auto import tqdm
 from coqa.data.errors import ConfigError
 from coqa.extractive.features import FeatureSet
 from coqa.extractive.labels import FILL_LOGIT, NUM_SPECIAL
+from coqa.train.config import PRECISIONS
+from coqa.train.step import AUTOCAST_DTYPES
 
 logger = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
 class InferenceConfig:
     batch_size: int = 8
-    precision: str = "fp32"  # "fp32" | "bf16" | "fp16"
+    precision: str = "fp32"  # one of coqa.train.config.PRECISIONS
     show_progress: bool = True
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError(f"the evaluation batch size (--per_gpu_eval_batch_size) must be "
                               f"at least 1, got {self.batch_size}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"the inference precision must be one of {', '.join(PRECISIONS)}, "
+                              f"got {self.precision!r}")
 
 
 def _autocast(precision: str, device: torch.device):
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    dtype = AUTOCAST_DTYPES[precision]
     if dtype is None:
         return nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)

@@ -33,11 +33,17 @@ def _to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict:
             for k, v in batch.items()}
 
 
+# The autocast dtype of each of coqa.train.config.PRECISIONS (None: fp32, no autocast);
+# the extractive inference uses it too.
+AUTOCAST_DTYPES: Mapping[str, Optional[torch.dtype]] = {
+    "fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
     """The autocast dtype of a precision on a device (None: fp32, no autocast)."""
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError("fp16 needs a CUDA device; use --precision bf16 or fp32 on this machine")
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return AUTOCAST_DTYPES[precision]
 
 
 class OptimizerStep:
