@@ -6,12 +6,16 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional
 
 from coqa.data.errors import ConfigError
+from coqa.data.query import (HISTORY_FORMATS, QUERY_SPECIAL_TOKENS, HistoryConfig,
+                             check_window_room, min_window_length)
 
 # Bump when the layout of an example changes (source order, target, window rule...).
 FORMAT_VERSION = "s2s-cls-history-sep-window-sep/answer-sep/v3"  # v3: coqa.data classes
-HISTORY_FORMATS = ("QAQAFQ", "sep", "question_only")
 # [CLS], the [SEP] after the history and the [SEP] after the window.
-SOURCE_SPECIAL_TOKENS = 3
+SOURCE_SPECIAL_TOKENS = QUERY_SPECIAL_TOKENS
+# How the user knows the window settings (flags), for the room check's errors.
+WINDOW_SETTING_NAMES = ("max_source_seq_length",
+                        "max_query_length (--history_tokens)", "--window_stride")
 # Defaults of the history and window settings for long sources (the fixed values of v1).
 HISTORY_TOKENS, WINDOW_STRIDE = 60, 128
 
@@ -56,22 +60,18 @@ class SourceConfig:
     def check_dialogue_layout(self) -> None:
         """What [CLS] history [SEP] window [SEP] needs (dialogue files only; JSON lines
         have no history and no windows): room for a window, a stride that skips nothing."""
-        if self.min_window_length < 1:
-            raise ConfigError(
-                f"max_source_seq_length {self.max_source_seq_length} leaves no room for the "
-                f"passage after a history of up to {self.max_query_length} tokens "
-                f"(max_query_length, --history_tokens), [CLS] and two [SEP]s; it must be at least "
-                f"{self.max_query_length + SOURCE_SPECIAL_TOKENS + 1}")
-        if self.doc_stride > self.min_window_length:
-            raise ConfigError(
-                f"--window_stride {self.doc_stride} (doc_stride) exceeds the shortest passage window, "
-                f"{self.min_window_length} tokens (max_source_seq_length - max_query_length - 3), "
-                f"so passage tokens would be skipped")
+        check_window_room(self.max_source_seq_length, self.max_query_length, self.doc_stride,
+                          WINDOW_SETTING_NAMES)
+
+    @property
+    def history(self) -> HistoryConfig:
+        """What goes into a turn's history: `history_len` turns in `history_format`."""
+        return HistoryConfig(self.history_len, self.max_query_length, self.history_format)
 
     @property
     def min_window_length(self) -> int:
         """Passage tokens per window when the history is as long as it may be."""
-        return self.max_source_seq_length - self.max_query_length - SOURCE_SPECIAL_TOKENS
+        return min_window_length(self.max_source_seq_length, self.max_query_length)
 
     def settings(self) -> Dict[str, Any]:
         """The settings for the cache key, with the format version."""

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from coqa.data.dialogue import Dialogue, TurnRecord
-from coqa.data.history import dialogue_history
+from coqa.data.query import HistoryConfig, QueryCuts, build_query
 from coqa.data.jsonlines import read_json_lines
 from coqa.data.readers import load_dialogues
 from coqa.data.tokenizing import CHUNK_DIALOGUES, encode_batch, encode_ids
@@ -27,20 +27,12 @@ logger = logging.getLogger(__name__)
 def history_ids(turns: Sequence[Tuple[List[int], List[int]]], question: List[int],
                 history_format: str, sep_id: int, limit: int) -> List[int]:
     """The history part of a source from the previous turns' (question, answer) token ids,
-    oldest first, and the current question's; the last `limit` tokens are kept."""
-    ids: List[int] = []
-    if history_format == "QAQAFQ":
-        for q, a in turns:
-            ids += q + a
-        if turns:
-            ids += turns[-1][1]  # the previous answer again, where CoQA has the rationale
-    elif history_format == "sep":
-        for q, a in turns:
-            ids += q + a + [sep_id]
-    elif history_format != "question_only":
-        raise ValueError(f"unknown history_format {history_format!r}")
-    ids += question
-    return ids[max(0, len(ids) - limit):]
+    oldest first, and the current question's; the last `limit` tokens are kept
+    (`coqa.data.query.build_query` on a dialogue of these turns)."""
+    config = HistoryConfig(len(turns), limit, history_format)
+    questions = [q for q, _ in turns] + [question]
+    answers = [a for _, a in turns] + [[]]
+    return build_query(questions, answers, len(turns), config, sep_id).ids
 
 
 def target_ids(answer: Sequence[int], max_target_seq_length: int, sep_id: int) -> List[int]:
@@ -87,6 +79,7 @@ class Built:
     records: List[Optional[TurnRecord]]
     stats: Dict[str, int]
     passages: List[str] = dataclasses.field(default_factory=list)
+    query_cuts: QueryCuts = dataclasses.field(default_factory=QueryCuts)
 
 
 def _dialogue_chunk(dialogues: Sequence[Dialogue], tokenizer, config: SourceConfig,
@@ -96,6 +89,7 @@ def _dialogue_chunk(dialogues: Sequence[Dialogue], tokenizer, config: SourceConf
     for the last turn of each dialogue only (predicted history, the earlier turns being
     its history)."""
     cls_id, sep_id, _ = special_ids(tokenizer)
+    history_config = config.history
     passages = encode_batch(tokenizer, [d.passage for d in dialogues])
     texts = sorted({text for d in dialogues for t in d.turns for text in (t.question, t.answer)})
     ids_of = dict(zip(texts, encode_ids(tokenizer, texts)))
@@ -104,18 +98,19 @@ def _dialogue_chunk(dialogues: Sequence[Dialogue], tokenizer, config: SourceConf
         spans = np.array([t.span or (0, 0) for t in dialogue.turns], dtype=np.int64).reshape(-1, 2)
         first, last = char_span_to_tokens(np.asarray(offsets, dtype=np.int64).reshape(-1, 2),
                                           spans[:, 0], spans[:, 1])
+        questions = [ids_of[t.question] for t in dialogue.turns]
+        answers = [ids_of[t.answer] for t in dialogue.turns]
         for index, turn in enumerate(dialogue.turns):
             if last_turn_only and index < len(dialogue.turns) - 1:
                 continue
-            previous = [(ids_of[q], ids_of[a])
-                        for q, a in dialogue_history(dialogue, index, config.history_len)]
-            question = ids_of[turn.question]
-            history = history_ids(previous, question, config.history_format, sep_id,
-                                  config.max_query_length)
+            query = build_query(questions, answers, index, history_config, sep_id)
+            built.query_cuts.add(query)
+            history = query.ids
             span_tokens = None
             if training and turn.span is not None and first[index] <= last[index]:
                 span_tokens = int(first[index]), int(last[index])
-            cue = (previous[-1][1] if previous else []) + question
+            # The previous answer, if the history holds one, and the question.
+            cue = (answers[index - 1] if index and config.history_len else []) + questions[index]
             window = config.max_source_seq_length - len(history) - SOURCE_SPECIAL_TOKENS
             start, length = choose_window(passage, window, config.doc_stride, cue, span_tokens)
             built.sources.append([cls_id] + history + [sep_id]
@@ -155,6 +150,8 @@ def dialogue_examples(path: str, tokenizer, config: SourceConfig, training: bool
                 "%d targets cut to %d tokens", path, stats["turns"], len(loaded.dialogues),
                 loaded.format, stats["passage_cut"], stats["span_turns"],
                 stats["span_outside_window"], stats["target_cut"], config.max_target_seq_length)
+    logger.info("%s: %s", path, built.query_cuts.describe(config.max_query_length,
+                                                          "max_query_length (--history_tokens)"))
     return built
 
 

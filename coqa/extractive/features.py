@@ -14,6 +14,8 @@ answer is tokenized on its own and the pieces are joined as
 so a previous turn is its question tokens directly followed by its gold answer tokens,
 closed by a [SEP]. The joined query is then cut from the LEFT to `max_query_length`
 tokens: the oldest history goes first and the tail of the current question is always kept.
+This is the "sep" format of `coqa.data.query`, the builder the seq2seq sources share; how
+many queries were cut (and how many inside the current question) is logged once per file.
 
 Passage windows start every `doc_stride` tokens (the step between window starts, not an
 overlap) and are at most `max_seq_length - len(query) - 3` tokens long; the last window is
@@ -43,10 +45,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from coqa.data.errors import ConfigError
 from coqa.data.cache import cache_key, cache_path, load_or_build, tokenizer_fingerprint
 from coqa.data.dialogue import Dialogue, TurnRecord
-from coqa.data.history import history_turn_range
+from coqa.data.query import (QUERY_SPECIAL_TOKENS, HistoryConfig, QueryCuts, build_query,
+                             check_window_room, min_window_length)
 from coqa.data.tokenizing import CHUNK_DIALOGUES, encode_batch, encode_ids
 from coqa.data.windows import char_span_to_tokens, special_ids, window_starts
 from coqa.extractive.labels import (NO_CLASS, NUM_SPECIAL, SPECIAL_CLASS, UNKNOWN_CLASS,
@@ -68,26 +70,18 @@ class FeatureConfig:
     history_len: int = 2        # previous turns (question + gold answer) in the query
 
     def __post_init__(self):
-        if self.max_query_length < 1:
-            raise ConfigError(f"max_query_length must be at least 1, got {self.max_query_length}")
-        if self.history_len < 0:
-            raise ConfigError(f"history_len must be at least 0, got {self.history_len}")
-        room = self.min_window_length
-        if room < 1:
-            raise ConfigError(
-                f"max_seq_length {self.max_seq_length} leaves no room for the passage after a "
-                f"query of up to {self.max_query_length} tokens and 3 special tokens; raise "
-                f"max_seq_length or lower max_query_length")
-        if not 1 <= self.doc_stride <= room:
-            raise ConfigError(
-                f"doc_stride {self.doc_stride} must be between 1 and the shortest window "
-                f"length {room} (max_seq_length - max_query_length - 3), or passage tokens "
-                f"would be skipped")
+        history = self.history  # checks max_query_length and history_len
+        check_window_room(self.max_seq_length, history.max_query_length, self.doc_stride)
+
+    @property
+    def history(self) -> HistoryConfig:
+        """What goes into a turn's query: `history_len` turns in the "sep" format."""
+        return HistoryConfig(self.history_len, self.max_query_length, "sep")
 
     @property
     def min_window_length(self) -> int:
         """Passage tokens per window when the query is as long as it may be."""
-        return self.max_seq_length - self.max_query_length - 3
+        return min_window_length(self.max_seq_length, self.max_query_length)
 
     def settings(self) -> Dict[str, Any]:
         """The settings for the cache key, with the feature format."""
@@ -142,17 +136,6 @@ class FeatureSet(TrainDataset):
                 for name, array in arrays.items()}
 
 
-def _query_ids(pieces: List[List[int]], sep: int, max_query_length: int) -> List[int]:
-    """`q1 a1 [SEP] q2 a2 [SEP] q3` from [q1, a1, q2, a2, q3], cut from the left."""
-    query: List[int] = []
-    for k in range(0, len(pieces) - 1, 2):
-        query += pieces[k]
-        query += pieces[k + 1]
-        query.append(sep)
-    query += pieces[-1]
-    return query[-max_query_length:]
-
-
 def _flat(lists: Sequence[Sequence[Any]], width: int = 1) -> np.ndarray:
     """Nested lists of ints (or of `width`-tuples) as one int32 array, no padding."""
     items = itertools.chain.from_iterable(lists)
@@ -187,6 +170,7 @@ class _Plan:
     start_positions: np.ndarray     # (F,) int64
     end_positions: np.ndarray       # (F,) int64
     stats: Dict[str, int]
+    query_cuts: QueryCuts
 
 
 YES_NO_CLASSES = (YES_CLASS, NO_CLASS)
@@ -227,7 +211,8 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
     every question and answer), cut the windows and label them; with `last_turn_only`
     only each dialogue's last turn becomes an example (the others are its history)."""
     passages = encode_batch(tokenizer, [d.passage for d in dialogues])
-    with_answers = config.history_len > 0
+    history = config.history
+    with_answers = history.uses_answers
     texts = [text for d in dialogues for t in d.turns
              for text in ((t.question, t.answer) if with_answers else (t.question,))]
     text_ids = encode_ids(tokenizer, texts)
@@ -242,6 +227,7 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
              "windows_without_rationale": 0}
     examples: List[TurnRecord] = []
     queries: List[List[int]] = []
+    query_cuts = QueryCuts()
     # Per feature: local example, local passage, window start, window length, start label,
     # end label.
     rows: List[Tuple[int, int, int, int, int, int]] = []
@@ -252,18 +238,20 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
         first, last = _token_ranges(offsets, [t.span for t in dialogue.turns])
         rationale_first, rationale_last = _token_ranges(
             offsets, [t.rationale for t in dialogue.turns])
+        end = position + len(dialogue.turns) * per_turn
+        questions = text_ids[position:end:per_turn]
+        answers = text_ids[position + 1:end:per_turn] if with_answers else None
         for turn_index, turn in enumerate(dialogue.turns):
             if last_turn_only and turn_index < len(dialogue.turns) - 1:
                 continue
             example = len(examples)
             examples.append(TurnRecord(dialogue.id, turn.turn_id, dialogue.domain,
                                           first_dialogue + local))
-            history = history_turn_range(turn_index, config.history_len)
-            pieces = text_ids[position + history.start * per_turn:
-                              position + turn_index * per_turn + 1]
-            query = _query_ids(pieces, sep_id, config.max_query_length)
+            built = build_query(questions, answers, turn_index, history, sep_id)
+            query_cuts.add(built)
+            query = built.ids
             queries.append(query)
-            window = config.max_seq_length - len(query) - 3
+            window = config.max_seq_length - len(query) - QUERY_SPECIAL_TOKENS
             special = SPECIAL_CLASS.get(turn.kind)
             span_tokens = None
             if special is None and turn.span is not None:
@@ -286,13 +274,13 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
                     stats[missed] += 1
                 rows.append((example, local, start, length, *label))
         stats["turns"] += 1 if last_turn_only else len(dialogue.turns)
-        position += len(dialogue.turns) * per_turn
+        position = end
 
     table = np.array(rows, dtype=np.int64).reshape(-1, 6)
     query_length = np.array([len(q) for q in queries], dtype=np.int64)
     return _Plan(first_example, examples, _flat(passage_ids), passage_offsets,
                  passage_start, _flat(queries), _starts(query_length), query_length,
-                 *table.T, stats)
+                 *table.T, stats, query_cuts)
 
 
 def _pad_into(features: FeatureSet, first_row: int, plan: _Plan, cls_id: int, sep_id: int
@@ -395,6 +383,10 @@ def build_features(dialogues: Sequence[Dialogue], tokenizer, config: FeatureConf
                 len(features), totals.get("turns", 0), len(dialogues),
                 totals.get("span_turns", 0), totals.get("unmappable_spans", 0),
                 totals.get("windows_without_span", 0), totals.get("windows_without_rationale", 0))
+    # Predicted history and chat build one turn per dialogue per round: their line is DEBUG.
+    cuts = sum((plan.query_cuts for plan in plans), QueryCuts())
+    logger.log(logging.DEBUG if last_turn_only else logging.INFO, "%s",
+               cuts.describe(config.max_query_length))
     return features
 
 
