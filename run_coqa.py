@@ -15,7 +15,7 @@ import torch
 
 from coqa.cli import (UsageError, check_resume, exit_on_bad_input, precision_from,
                       prepare_output_dir, setup_logging, train_config_from)
-from coqa.data.cache import write_json
+from coqa.data.files import write_json
 from coqa.data.folders import encoder_max_positions, load_tokenizer
 from coqa.data.history import resolve_history_sources
 from coqa.data.readers import load_dialogues
@@ -93,7 +93,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     model = load_model(model_path, model_config, args.config_name)
     logger.info("Total parameter number: %d", count_parameters(model))
     data = DataSettings(feature_config, args.cache_dir, Path(args.model_name_or_path.rstrip("/")).name,
-                        args.overwrite_cache, args.threads, args.skip_invalid)
+                        args.overwrite_cache, args.threads, args.skip_invalid, str(output_dir))
 
     inference = InferenceConfig(args.per_gpu_eval_batch_size, train_config.precision)
     if args.do_train:

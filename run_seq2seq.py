@@ -19,7 +19,8 @@ import torch
 from coqa.cli import (UsageError, check_input_file, check_output_file, check_resume,
                       exit_on_bad_input, precision_from, prepare_output_dir, setup_logging,
                       train_config_from)
-from coqa.data.cache import write_json
+from coqa.data.cache import choose_cache_dir
+from coqa.data.files import write_json
 from coqa.data.folders import encoder_max_positions, load_tokenizer
 from coqa.train.checkpoints import model_saver, save_final
 from coqa.train.distributed import barrier, cleanup_distributed, init_distributed, log_level
@@ -84,7 +85,8 @@ def fine_tune_run(args, args_dict: dict, tokenizer) -> FineTuneRun:
         train_file=args.train_file, output_dir=args.output_dir,
         init_model=args.resume_from_checkpoint or args.model_name_or_path,
         resuming=bool(args.resume_from_checkpoint), overwrite_output_dir=args.overwrite_output_dir,
-        cache_dir=args.cached_train_features_file or args.cache_dir or str(Path(args.train_file).parent),
+        cache_dir=choose_cache_dir(args.cached_train_features_file or args.cache_dir,
+                                   args.train_file, args.output_dir),
         skip_invalid=args.skip_invalid, seed=args.seed, source=source, model=model_config,
         train=train_config)
 
@@ -170,7 +172,7 @@ def decode_run(args, dist, tokenizer) -> DecodeRun:
                        args.nbest, args.do_rule, args.do_eval, args.subset)
     return DecodeRun(
         model_path=args.model_path, config_path=args.config_path,
-        cache_dir=args.cache_dir or str(Path(args.output_file).parent),
+        cache_dir=choose_cache_dir(args.cache_dir, args.output_file, Path(args.output_file).parent),
         skip_invalid=args.skip_invalid, history_source=args.history_source, half=half,
         max_seq_length=args.max_seq_length, history_turns=args.history_turns,
         history_format=args.history_format, history_tokens=args.history_tokens,

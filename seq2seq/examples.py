@@ -65,6 +65,10 @@ from seq2seq.sources import Built, dialogue_examples, line_examples
 logger = logging.getLogger(__name__)
 
 
+# The array fields of a Seq2SeqData, as stored in the feature cache.
+ARRAY_FIELDS = ("source_ids", "source_length", "target_ids", "target_length")
+
+
 @dataclass
 class Seq2SeqData(TrainDataset):
     """Examples right-padded with `pad_id` to the longest source / target in the file.
@@ -85,6 +89,26 @@ class Seq2SeqData(TrainDataset):
 
     def __len__(self) -> int:
         return len(self.source_ids)
+
+    def to_arrays(self) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
+        """(arrays, JSON-able metadata) for the feature cache; `from_arrays` inverts it."""
+        arrays = {name: getattr(self, name) for name in ARRAY_FIELDS}
+        records = [None if r is None else [r.dialogue_id, r.turn_id, r.domain, r.passage_index]
+                   for r in self.records]
+        meta = {"records": records, "pad_id": int(self.pad_id),
+                "has_targets": bool(self.has_targets), "file_format": self.file_format,
+                "passages": list(self.passages)}
+        return arrays, meta
+
+    @classmethod
+    def from_arrays(cls, arrays: Dict[str, np.ndarray], meta: Dict[str, Any]) -> "Seq2SeqData":
+        """The Seq2SeqData `to_arrays` described; a missing array or key raises KeyError."""
+        if len({len(arrays[name]) for name in ARRAY_FIELDS} | {len(meta["records"])}) != 1:
+            raise ValueError("the cached example arrays differ in length")
+        records = [None if row is None else TurnRecord(*row) for row in meta["records"]]
+        return cls(**{name: arrays[name] for name in ARRAY_FIELDS}, records=records,
+                   pad_id=meta["pad_id"], has_targets=meta["has_targets"],
+                   file_format=meta["file_format"], passages=list(meta["passages"]))
 
     def source(self, index: int) -> List[int]:
         """Token ids of one source, without padding."""
@@ -203,7 +227,8 @@ def load_or_build_examples(path: str | Path, tokenizer, config: SourceConfig, tr
     logger.info("Seq2seq examples for %s (training=%s) with %s: cache file %s", path, training,
                 config.settings(), cached)
     data = load_or_build(cached, lambda: build_examples(path, tokenizer, config, training,
-                                                        skip_invalid), overwrite_cache)
+                                                        skip_invalid),
+                         Seq2SeqData.from_arrays, overwrite_cache)
     logger.info("%d examples (%s) from %s", len(data), data.file_format, cached)
     return data
 

@@ -50,6 +50,7 @@ from torch import nn
 from transformers import BertConfig, BertForMaskedLM
 
 from coqa.data.errors import ConfigError
+from coqa.data.files import writing_weights
 from seq2seq.masks import additive_mask, pseudo_layout_allowed, teacher_forcing_allowed
 from seq2seq.weights import (ENCODER_CONFIG_NAME, IGNORED_KEYS, TIED_KEYS, WEIGHTS_NAME,
                              load_checked, normalize_state_dict, read_state_dict)
@@ -261,7 +262,8 @@ class Seq2SeqModel(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         state = {key: tensor.detach().contiguous() for key, tensor in self.mlm.state_dict().items()
                  if key not in TIED_KEYS and key not in IGNORED_KEYS}
-        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        with writing_weights(directory / WEIGHTS_NAME):  # mode; disk full: an OSError
+            save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
         self.mlm.config.save_pretrained(directory)
         values = dataclasses.asdict(dataclasses.replace(
             self.config, source_type_id=self.source_type_id, target_type_id=self.target_type_id))

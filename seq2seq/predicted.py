@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from coqa.data.cache import write_json
+from coqa.data.files import write_json
 from coqa.data.dialogue import Dialogue
 from coqa.data.errors import UsageError
 from coqa.data.history import predict_turn_by_turn, resolve_history_sources

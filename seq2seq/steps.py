@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 from tqdm.auto import tqdm
 
-from coqa.data.cache import write_json
+from coqa.data.files import write_json
 from coqa.data.errors import UsageError
 from coqa.data.folders import check_weights_file
 from coqa.data.text import detokenize, passage_spelling

@@ -41,5 +41,5 @@ def test_two_processes_match_one(tmp_path, tiny_bert_factory):
         assert torch.allclose(a[name], b[name], atol=1e-5), name
     # Only rank 0 wrote: one checkpoint, one feature cache file, no leftovers.
     assert sorted(p.name for p in (tmp_path / "ddp").glob("checkpoint-*")) == ["checkpoint-2"]
-    assert len(list((tmp_path / "cache").glob("cached_train_*.pkl"))) == 1
+    assert len(list((tmp_path / "cache").glob("cached_train_*.npz"))) == 1
     assert not list((tmp_path / "ddp").glob(".tmp*"))

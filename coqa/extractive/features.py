@@ -88,6 +88,11 @@ class FeatureConfig:
         return {**asdict(self), "feature_format": FEATURE_FORMAT}
 
 
+# The array fields of a FeatureSet, as stored in the feature cache.
+ARRAY_FIELDS = ("input_ids", "token_type_ids", "attention_mask", "start_positions",
+                "end_positions", "example_index", "token_offsets")
+
+
 @dataclass
 class FeatureSet(TrainDataset):
     """Features padded to max_seq_length, and what post-processing needs to map them back.
@@ -117,6 +122,23 @@ class FeatureSet(TrainDataset):
     def count_tokens(self, batch: Dict[str, Any]):
         """Real tokens of a batch: its attention mask (for the Tokens/s figure)."""
         return batch["attention_mask"].sum()
+
+    def to_arrays(self) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
+        """(arrays, JSON-able metadata) for the feature cache; `from_arrays` inverts it."""
+        arrays = {name: getattr(self, name) for name in ARRAY_FIELDS}
+        meta = {"examples": [[r.dialogue_id, r.turn_id, r.domain, r.passage_index]
+                             for r in self.examples],
+                "passages": list(self.passages)}
+        return arrays, meta
+
+    @classmethod
+    def from_arrays(cls, arrays: Dict[str, np.ndarray], meta: Dict[str, Any]) -> "FeatureSet":
+        """The FeatureSet `to_arrays` described; a missing array or key raises KeyError."""
+        if len({len(arrays[name]) for name in ARRAY_FIELDS}) != 1:
+            raise ValueError("the cached feature arrays differ in length")
+        examples = [TurnRecord(*row) for row in meta["examples"]]
+        return cls(**{name: arrays[name] for name in ARRAY_FIELDS}, examples=examples,
+                   passages=list(meta["passages"]))
 
     def batch(self, indices: Sequence[int] | np.ndarray, with_labels: bool = True):
         """A dict of int64 torch tensors for `model(**batch)`, cut to the longest real
@@ -417,6 +439,7 @@ def load_or_build_features(data_file: str | Path, dialogues: Sequence[Dialogue],
     path = features_cache_path(data_file, tokenizer, config, cache_dir, prefix)
     logger.info("Features for %s with %s: cache file %s", data_file, config.settings(), path)
     features = load_or_build(path, lambda: build_features(dialogues, tokenizer, config, threads,
-                                                          show_progress), overwrite_cache)
+                                                          show_progress),
+                             FeatureSet.from_arrays, overwrite_cache)
     logger.info("%d features for %d turns from %s", len(features), len(features.examples), path)
     return features

@@ -30,6 +30,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
 
 from coqa.data.errors import ConfigError
+from coqa.data.files import writing_weights
 from coqa.extractive.labels import NUM_SPECIAL, UNKNOWN_CLASS
 from coqa.extractive.matching import NUM_MATCH_KINDS, exact_match_flags
 from coqa.extractive.middle import MIDDLE_KINDS, build_middle
@@ -245,7 +246,8 @@ class ConvQAModel(nn.Module):
         """Write model.safetensors, the encoder's config.json and convqa_config.json."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        save_file(_unshared_state(self.state_dict()), str(directory / WEIGHTS_NAME))
+        with writing_weights(directory / WEIGHTS_NAME):  # mode; disk full: an OSError
+            save_file(_unshared_state(self.state_dict()), str(directory / WEIGHTS_NAME))
         self.encoder.config.save_pretrained(directory)
         (directory / MODEL_CONFIG_NAME).write_text(
             json.dumps(dataclasses.asdict(self.config), indent=2) + "\n", encoding="utf-8")

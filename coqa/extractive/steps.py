@@ -9,7 +9,8 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-from coqa.data.cache import write_json
+from coqa.data.cache import choose_cache_dir
+from coqa.data.files import write_json
 from coqa.data.errors import UsageError
 from coqa.train.distributed import DistInfo, barrier
 from coqa.extractive.inference import InferenceConfig, predict_logits
@@ -39,6 +40,9 @@ class DataSettings:
     overwrite_cache: bool
     threads: int
     skip_invalid: bool
+    # The run's output folder: the cache goes to output_dir/cache when cache_dir is not
+    # given and the data folder is read-only (`coqa.data.cache.choose_cache_dir`).
+    output_dir: Optional[str] = None
 
 
 def load_features(data_file: str, split: str, tokenizer, settings: DataSettings,
@@ -59,7 +63,7 @@ def _read_and_featurise(data_file: str, split: str, tokenizer, settings: DataSet
     loaded = load_dialogues(data_file, skip_invalid=settings.skip_invalid)
     logger.info("Read %d dialogues, %d turns from %s (%d skipped)", len(loaded.dialogues),
                 loaded.num_turns, data_file, len(loaded.skipped))
-    cache_dir = settings.cache_dir or str(Path(data_file).parent)
+    cache_dir = choose_cache_dir(settings.cache_dir, data_file, settings.output_dir)
     prefix = f"{split}_{settings.model_name}_{settings.features.max_seq_length}"
     return load_or_build_features(data_file, loaded.dialogues, tokenizer, settings.features,
                                   cache_dir, prefix, settings.overwrite_cache, settings.threads)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
-from coqa.data.cache import write_json
+from coqa.data.files import write_json
 from coqa.data.errors import ConfigError, UsageError, cannot_write
 from coqa.data.folders import check_weights_file
 from coqa.train.config import TrainConfig
