@@ -20,14 +20,12 @@ from coqa.data.folders import load_tokenizer
 from coqa.data.text import detokenize
 from coqa.repl import ChatAnswer, chat_dialogue, read_passage_file, run_chat
 from coqa.repl import build_parser as chat_parser
-from seq2seq.config import SourceConfig
+from seq2seq.config import DEFAULT_HISTORY_FORMAT, SourceConfig
 from seq2seq.decoding import DecodeConfig, decode
 from seq2seq.examples import Seq2SeqData, pack_examples
 from seq2seq.model import Seq2SeqConfig, Seq2SeqModel
 from seq2seq.sources import last_turn_examples
 from seq2seq.steps import load_seq2seq_model, read_trained_args
-
-DEFAULT_HISTORY = "QAQAFQ"
 
 
 def source_config_of(model_dir: str, model: Seq2SeqModel) -> SourceConfig:
@@ -36,7 +34,7 @@ def source_config_of(model_dir: str, model: Seq2SeqModel) -> SourceConfig:
     turns = trained.get("history_turns")
     return SourceConfig(max_source_seq_length=model.config.max_source_length,
                         max_target_seq_length=max(2, model.config.max_target_length),
-                        history_format=trained.get("history_format") or DEFAULT_HISTORY,
+                        history_format=trained.get("history_format") or DEFAULT_HISTORY_FORMAT,
                         max_query_length=trained.get("history_tokens"),
                         doc_stride=trained.get("window_stride"),
                         history_len=2 if turns is None else turns)

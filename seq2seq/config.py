@@ -18,6 +18,9 @@ WINDOW_SETTING_NAMES = ("max_source_seq_length",
                         "max_query_length (--history_tokens)", "--window_stride")
 # Defaults of the history and window settings for long sources (the fixed values of v1).
 HISTORY_TOKENS, WINDOW_STRIDE = 60, 128
+# The history format of a seq2seq model unless told otherwise (training, and chat with a
+# model whose args.json names none).
+DEFAULT_HISTORY_FORMAT = "QAQAFQ"
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class SourceConfig:
 
     max_source_seq_length: int = 464  # source tokens, [CLS] and both [SEP]s included
     max_target_seq_length: int = 48   # target tokens, the final [SEP] included
-    history_format: str = "QAQAFQ"    # one of HISTORY_FORMATS
+    history_format: str = DEFAULT_HISTORY_FORMAT  # one of HISTORY_FORMATS
     max_query_length: Optional[int] = None  # history + question keeps its last this many tokens
     doc_stride: Optional[int] = None   # step between the starts of two passage windows
     history_len: int = 2            # previous turns in the history
