@@ -13,11 +13,9 @@ coqa never imports seq2seq (tests/test_layering.py), the generative side lives t
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Optional, Sequence, Tuple
 
@@ -28,22 +26,9 @@ from coqa.cli import exit_on_bad_input
 from coqa.data.folders import load_tokenizer
 from coqa.extractive.features import FeatureConfig, FeatureSet, build_features
 from coqa.extractive.inference import InferenceConfig, predict_logits
-from coqa.extractive.loading import load_model
-from coqa.extractive.model import ModelConfig
+from coqa.extractive.loading import load_trained_model
 from coqa.extractive.postprocess import PostprocessConfig, predict_answers
 from coqa.repl import ChatAnswer, build_parser, chat_dialogue, read_passage_file, run_chat
-
-FEATURE_FLAGS = ("max_seq_length", "doc_stride", "max_query_length", "history_len")
-
-
-def feature_config_of(model_dir: str) -> FeatureConfig:
-    """The feature settings the model was trained with (its args.json), else defaults."""
-    try:
-        saved = json.loads((Path(model_dir) / "args.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        saved = {}
-    return FeatureConfig(**{k: saved[k] for k in FEATURE_FLAGS if isinstance(saved.get(k), int)})
-
 
 @dataclass
 class ExtractiveAnswerer:
@@ -91,9 +76,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         os.execv(sys.executable, [sys.executable, "-m", "seq2seq.chat", *rest])
     passage = read_passage_file(args.passage)
     device = torch.device("cuda" if torch.cuda.is_available() and not args.no_cuda else "cpu")
-    model = load_model(args.model, ModelConfig()).to(device).eval()
-    answerer = ExtractiveAnswerer(model, load_tokenizer(args.model), feature_config_of(args.model),
-                                  device)
+    trained = load_trained_model(args.model)  # its heads and the features it was trained on
+    answerer = ExtractiveAnswerer(trained.model.to(device).eval(), load_tokenizer(args.model),
+                                  trained.features, device)
     run_chat(answerer, passage, sys.stdin, sys.stdout)
     return 0
 

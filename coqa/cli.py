@@ -6,23 +6,32 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
 from coqa.data.errors import ConvQAError, UsageError, cannot_write
-from coqa.train.checkpoints import read_trainer_state, resume_mismatches
 from coqa.train.config import AdversarialConfig, TrainConfig
 
 LOG_FORMAT = "%(asctime)s - %(levelname)s - %(name)s -   %(message)s"
 
 __all__ = ["OneLineParser", "UsageError", "add_system_flags", "check_input_file",
-           "check_output_file", "check_resume", "exit_on_bad_input", "precision_from",
+           "check_output_file", "check_resume", "explicit_dests", "exit_on_bad_input", "precision_from",
            "prepare_output_dir", "setup_logging", "train_config_from"]
 logger = logging.getLogger(__name__)
 # What a run writes before it has really started: a folder holding only these is reusable.
 WRITTEN_AT_START = ("args.json",)
+# What either entry script writes into --output_dir (patterns for Path.match): removed by
+# --overwrite_output_dir.
+RUN_OUTPUTS = ("checkpoint-*", ".tmp-*", ".old-*", "runs", "cache", "cached_*", "args.json",
+               "eval_results*.json", "predictions_*.json", "nbest_predictions_*.json",
+               "model.safetensors", "pytorch_model.bin", "config.json", "convqa_config.json",
+               "seq2seq_config.json", "preprocessing_config.json", "tokenizer.json",
+               "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+               "vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model", "spm.model",
+               "chat_template.jinja")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -31,6 +40,22 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def explicit_dests(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> frozenset:
+    """The `dest` names of the flags given on the command line `argv` (abbreviations and
+    `--flag=value` included), told apart from those left at their defaults."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    saved = {}
+    for action in parser._actions:
+        saved[action] = (action.default, action.required)
+        action.default, action.required = argparse.SUPPRESS, False
+    try:
+        given, _ = parser.parse_known_args(argv)
+    finally:
+        for action, (default, required) in saved.items():
+            action.default, action.required = default, required
+    return frozenset(vars(given))
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -60,8 +85,9 @@ def add_system_flags(parser: argparse.ArgumentParser) -> None:
     """Device, precision and launcher flags of both entry scripts."""
     group = parser.add_argument_group("system")
     group.add_argument("--no_cuda", action="store_true", help="run on CPU even with a GPU")
-    group.add_argument("--local_rank", type=int, default=-1,
-                       help="set by the old torch.distributed.launch; torchrun uses LOCAL_RANK")
+    group.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int, default=-1,
+                       help="set by the old torch.distributed.launch (which spells it "
+                            "--local-rank since torch 2.0); torchrun uses LOCAL_RANK")
     group.add_argument("--fp16", action="store_true", help="fp16 autocast with GradScaler (GPU)")
     group.add_argument("--fp16_opt_level", default="O1",
                        help="accepted for compatibility and ignored; native AMP is used")
@@ -83,6 +109,10 @@ def add_optimizer_flags(group, learning_rate: float) -> None:
     group.add_argument("--adam_epsilon", type=float, default=1e-8, help="AdamW epsilon")
     group.add_argument("--max_grad_norm", type=float, default=1.0,
                        help="gradient clipping norm; <= 0 disables clipping")
+    group.add_argument("--warmup_ratio", type=float, default=None,
+                       help="linear warm-up over this share of all optimizer steps (e.g. 0.1), "
+                            "instead of a fixed number of warm-up steps; cannot be combined "
+                            "with an explicit number of warm-up steps")
 
 
 def add_resume_flags(group) -> None:
@@ -103,16 +133,21 @@ def precision_from(args: argparse.Namespace, cuda_available: bool) -> str:
 
 
 def train_config_from(args: argparse.Namespace, precision: str, *, num_train_epochs: float,
-                      max_steps: int, warmup_steps: int,
+                      max_steps: int, warmup_steps: int, warmup_steps_flag: str = "",
                       adversarial: Optional[AdversarialConfig] = None) -> TrainConfig:
     """The TrainConfig of either entry script: the flags both share are read here, the
-    three whose names differ (s2s-ft's num_training_epochs...) are passed in."""
+    three whose names differ (s2s-ft's num_training_epochs...) are passed in.
+    `warmup_steps_flag` names the warm-up steps flag when it was given explicitly."""
+    if args.warmup_ratio is not None and warmup_steps_flag:
+        raise UsageError(f"give --warmup_ratio {args.warmup_ratio} or {warmup_steps_flag} "
+                         f"{warmup_steps}, not both")
     return TrainConfig(
         output_dir=args.output_dir, per_device_batch_size=args.per_gpu_train_batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         learning_rate=args.learning_rate, weight_decay=args.weight_decay,
         adam_epsilon=args.adam_epsilon, max_grad_norm=args.max_grad_norm,
         num_train_epochs=num_train_epochs, max_steps=max_steps, warmup_steps=warmup_steps,
+        warmup_ratio=args.warmup_ratio,
         logging_steps=args.logging_steps, save_steps=args.save_steps, seed=args.seed,
         precision=precision, torch_compile=args.torch_compile,
         resume_from_checkpoint=args.resume_from_checkpoint,
@@ -120,17 +155,50 @@ def train_config_from(args: argparse.Namespace, precision: str, *, num_train_epo
         adversarial=adversarial or AdversarialConfig())
 
 
-def prepare_output_dir(output_dir: str, training: bool, overwrite: bool, resuming: bool) -> Path:
+def prepare_output_dir(output_dir: str, training: bool, overwrite: bool, resuming: bool,
+                       starts_from: Sequence[str] = ()) -> Path:
     """Create output_dir and check that it is writable; refuse to train into a non-empty
     one unless told to. A folder holding only what a failed start wrote (args.json) is
-    not "non-empty"."""
+    not "non-empty". With `overwrite` (and not resuming), what an earlier run of this
+    toolkit wrote there is removed first, so that nothing of it (a checkpoint, a
+    prediction file) passes for this run's; other files are left and named.
+    `starts_from`: the folders the run loads a model from, which must survive."""
     folder = Path(output_dir)
-    if training and folder.is_dir() and not (overwrite or resuming):
-        if any(p.name not in WRITTEN_AT_START for p in folder.iterdir()):
+    if training and folder.is_dir() and not resuming:
+        if overwrite:
+            remove_previous_run(folder, starts_from)
+        elif any(p.name not in WRITTEN_AT_START for p in folder.iterdir()):
             raise UsageError(f"output directory {output_dir} already exists and is not empty; "
                              f"use --overwrite_output_dir to train into it")
     _check_writable_folder(folder, "--output_dir")
     return folder
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def remove_previous_run(folder: Path, starts_from: Sequence[str] = ()) -> None:
+    """Delete what this toolkit writes into an output folder (`RUN_OUTPUTS`), logging what
+    was removed and naming every other file, which is left in place."""
+    for start in starts_from:
+        if start and _is_within(Path(start), folder):
+            raise UsageError(f"--overwrite_output_dir would delete {start}, which this run "
+                             f"loads its model from: train into another --output_dir")
+    ours = [p for p in sorted(folder.iterdir()) if any(p.match(g) for g in RUN_OUTPUTS)]
+    others = [p.name for p in sorted(folder.iterdir()) if p not in ours]
+    for path in ours:
+        try:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        except OSError as err:
+            raise cannot_write(err, path) from None
+    if ours:
+        logger.warning("--overwrite_output_dir: removed %d items of an earlier run from %s: %s",
+                       len(ours), folder, ", ".join(p.name for p in ours))
+    if others:
+        logger.warning("--overwrite_output_dir: left %d items this toolkit did not write in %s: %s",
+                       len(others), folder, ", ".join(others))
 
 
 def _check_writable_folder(folder: Path, flag: str) -> None:
@@ -175,6 +243,8 @@ def check_resume(config: TrainConfig, flag_names: Mapping[str, str]) -> None:
     naming each flag with its old and new value, unless ignore_resume_mismatch."""
     if not config.resume_from_checkpoint:
         return
+    from coqa.train.checkpoints import read_trainer_state, resume_mismatches  # imports torch
+
     state = read_trainer_state(Path(config.resume_from_checkpoint))
     flag_names = {"per_device_batch_size": "--per_gpu_train_batch_size", **flag_names}
     changed = [f"{flag_names.get(name, '--' + name)} was {old}, now {new}"

@@ -39,10 +39,10 @@ echo "== run_coqa.py: tiny BERT trained from scratch on the generated dialogues 
     --learning_rate 1.5e-3 --warmup_steps 50 --max_steps 2400 \
     --per_gpu_train_batch_size 32 --per_gpu_eval_batch_size 128 \
     --logging_steps 400 --save_steps 0 --output_dir "$OUT/model" --overwrite_output_dir \
-    --cache_dir "$OUT/cache" --no_cuda
+    --cache_dir "$OUT/cache" --exact_match --no_cuda
+# The model remembers its feature settings (128 / 64 / 48): no need to repeat them.
 "$PY" run_coqa.py --model_type bert --model_name_or_path "$OUT/model" --do_predict \
-    --predict_file data/sample/dev.json --max_seq_length 128 --doc_stride 64 --max_query_length 48 \
-    --per_gpu_eval_batch_size 128 --output_dir "$OUT/model_on_sample" --cache_dir "$OUT/cache" --no_cuda
+    --predict_file data/sample/dev.json --per_gpu_eval_batch_size 128 --output_dir "$OUT/model_on_sample" --cache_dir "$OUT/cache" --no_cuda
 
 echo "== Results =="
 "$PY" -m scripts.demo_report \

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+import run_coqa
 import run_seq2seq
 from tests.conftest import PASSAGE, REPO
 
@@ -84,15 +85,27 @@ def converse(terminal: Terminal) -> None:
 
 
 @pytest.fixture(scope="module")
-def extractive_model(tiny_bert_factory):
+def encoder(tiny_bert_factory):
     return tiny_bert_factory(extra_texts=(PASSAGE,), dropout=0.0)
 
 
 @pytest.fixture(scope="module")
-def seq2seq_model(extractive_model, tmp_path_factory):
+def extractive_model(encoder, tmp_path_factory):
+    """Chat needs trained heads: one training step is enough to have them."""
+    out = tmp_path_factory.mktemp("chat_coqa") / "model"
+    assert run_coqa.main(["--model_type", "bert", "--model_name_or_path", str(encoder),
+                          "--do_train", "--train_file", "data/sample/train.json",
+                          "--output_dir", str(out), "--max_seq_length", "128",
+                          "--doc_stride", "48", "--max_steps", "1", "--save_steps", "0",
+                          "--cache_dir", str(out.parent / "cache"), "--no_cuda"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def seq2seq_model(encoder, tmp_path_factory):
     out = tmp_path_factory.mktemp("chat_s2s") / "model"
     assert run_seq2seq.main(["--train_file", "data/sample/train.json", "--output_dir", str(out),
-                             "--model_name_or_path", str(extractive_model),
+                             "--model_name_or_path", str(encoder),
                              "--max_source_seq_length", "128", "--max_target_seq_length", "8",
                              "--num_training_steps", "1",
                              "--cached_train_features_file", str(out.parent / "cache")]) == 0

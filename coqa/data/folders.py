@@ -6,7 +6,7 @@ import json
 import struct
 import zipfile
 from pathlib import Path
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 from coqa.data.errors import UsageError
 
@@ -83,3 +83,18 @@ def encoder_max_positions(path: str, what: str = "model",
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UsageError(f"{config_path} is not valid JSON: {err}") from None
     return int(config.get("max_position_embeddings", 512))
+
+
+def first_shape_mismatch(expected: Mapping[str, Any],
+                         found: Mapping[str, Any]) -> Optional[str]:
+    """`key 'k': checkpoint shape [2, 3], model missing` for the first key (in sorted order)
+    whose tensor is missing from one side or of another shape; None when all match."""
+    def text(shape: Optional[tuple]) -> str:
+        return "missing" if shape is None else f"shape {list(shape)}"
+
+    for key in sorted(expected.keys() | found.keys()):
+        want = tuple(expected[key].shape) if key in expected else None
+        have = tuple(found[key].shape) if key in found else None
+        if want != have:
+            return f"key {key!r}: checkpoint {text(have)}, model {text(want)}"
+    return None

@@ -6,7 +6,7 @@ import argparse
 
 from coqa.cli import OneLineParser, add_optimizer_flags, add_resume_flags, add_system_flags
 from coqa.data.history import HISTORY_CHOICES
-from coqa.extractive.middle import MIDDLE_KINDS
+from coqa.extractive.config import MIDDLE_KINDS
 from coqa.extractive.postprocess import NULL_SCORE_REDUCE
 from coqa.train.config import ADVERSARIAL_METHODS
 
@@ -23,11 +23,13 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
                        "(default: data_dir)")
     group.add_argument("--middle", choices=MIDDLE_KINDS, default="none",
                        help="layer between encoder and heads")
-    group.add_argument("--exact_match", action=argparse.BooleanOptionalAction, default=True,
-                       help="add a learned embedding of each token's exact-match flag (does "
-                            "its id occur in the question / in the window) to its word "
-                            "embedding, as DrQA did; --no-exact_match gives the old model "
-                            "(default: on; a saved checkpoint keeps its own setting)")
+    group.add_argument("--exact_match", action=argparse.BooleanOptionalAction, default=False,
+                       help="add a learned, zero-initialised embedding of each token's "
+                            "exact-match flag (does its id occur in the question / in the "
+                            "window) to its word embedding, as DrQA did. Use it for encoders "
+                            "trained from scratch (tiny models: it is what lets them learn "
+                            "yes / no); off by default, so that the old command lines build "
+                            "the old model (a saved model keeps its own setting)")
     group.add_argument("--rtransformer_bidirectional", action="store_true",
                        help="R-Transformer self-attention sees both sides (default causal)")
     group.add_argument("--do_lower_case", action="store_true",

@@ -7,17 +7,12 @@ output never depends on how much padding follows them.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-if TYPE_CHECKING:  # model.py imports this module; the config type is only for annotations
-    from coqa.extractive.model import ModelConfig
-
-MIDDLE_KINDS = ("none", "bilstm", "rtransformer")
+from coqa.extractive.config import MIDDLE_KINDS, ModelConfig
 
 
 class IdentityMiddle(nn.Module):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Union
 
@@ -29,12 +28,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
 
-from coqa.data.errors import ConfigError
 from coqa.data.files import writing_weights
 from coqa.extractive.labels import NUM_SPECIAL, UNKNOWN_CLASS
 from coqa.extractive.matching import NUM_MATCH_KINDS, exact_match_flags
-from coqa.extractive.middle import MIDDLE_KINDS, build_middle
-from coqa.train.checkpoints import first_shape_mismatch
+from coqa.data.folders import first_shape_mismatch
+from coqa.extractive.config import ModelConfig
+from coqa.extractive.middle import build_middle
 
 # Columns of start_logits / end_logits (coqa.extractive.labels); token j of the sequence
 # is column TOKEN_OFFSET + j.
@@ -45,68 +44,6 @@ WEIGHTS_NAME = "model.safetensors"
 ENCODER_CONFIG_NAME = "config.json"
 MODEL_CONFIG_NAME = "convqa_config.json"
 ATTN_IMPLEMENTATION = "sdpa"
-# "fan_in": normal weights with std 1 / sqrt(3 * fan_in), the spread of PyTorch's default
-# Linear init; 0.0208 at BERT-base's width 768, so BERT-base heads start as the published
-# ones did. "bert": std = the encoder's initializer_range (0.02) at every width, which at
-# width 64 makes each head layer shrink its input 4x, two layers 16x: on tiny encoders the
-# heads then learn only their biases (a constant unknown score, yes == no).
-HEAD_INITS = ("fan_in", "bert")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Everything about the model that is not the encoder's own config.
-
-    `head_dropout` is applied between the two layers of each head (0.1, BERT's own
-    hidden dropout). `exact_match` adds a learned embedding of each token's exact-match
-    flag (`coqa.extractive.matching`) to its word embedding; zero at the start, so a
-    pretrained encoder begins exactly as it was. `half_precision_padding_logit` is the
-    logit given to padding positions when the logits are float16/bfloat16: -1e4 stays finite even if a bfloat16
-    value is later cast to float16 or two such logits are added; in float32 the value is
-    half the dtype's minimum, which also survives adding a start and an end logit."""
-
-    middle: str = "none"
-    lstm_hidden: int = 256
-    lstm_layers: int = 2
-    middle_dropout: float = 0.3
-    rtransformer_window: int = 32
-    rtransformer_heads: int = 4
-    rtransformer_ffn: int = 3072
-    rtransformer_bidirectional: bool = False
-    head_dropout: float = 0.1
-    head_init: str = "fan_in"
-    exact_match: bool = True
-    half_precision_padding_logit: float = -1e4
-
-    def __post_init__(self):
-        if self.middle not in MIDDLE_KINDS:
-            raise ConfigError(
-                f"middle must be one of {', '.join(MIDDLE_KINDS)}, got {self.middle!r}")
-        for name in ("lstm_hidden", "lstm_layers", "rtransformer_window", "rtransformer_heads",
-                     "rtransformer_ffn"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("middle_dropout", "head_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.head_init not in HEAD_INITS:
-            raise ConfigError(f"head_init must be one of {', '.join(HEAD_INITS)}, "
-                             f"got {self.head_init!r}")
-        if self.half_precision_padding_logit >= 0:
-            raise ConfigError("half_precision_padding_logit must be negative")
-
-    @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> "ModelConfig":
-        """Build from a JSON object, refusing unknown keys (a typo must not be ignored)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"{source}: unknown model config keys {unknown}")
-        # Checkpoints written before the exact-match embedding existed have no such key
-        # and no such weights.
-        return cls(**{"exact_match": False, **values})
-
-
 class MLPHead(nn.Module):
     """Linear(hidden, hidden), ReLU, dropout, Linear(hidden, k)."""
 

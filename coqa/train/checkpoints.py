@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
@@ -19,6 +19,7 @@ from torch import nn
 from coqa.data.files import write_json
 from coqa.data.errors import ConfigError, UsageError, cannot_write
 from coqa.data.folders import check_weights_file
+from coqa.data.trained import save_preprocessing
 from coqa.train.config import TrainConfig
 from coqa.train.rng import gather_rng_states, set_rng_state
 from coqa.train.step import OptimizerStep
@@ -31,7 +32,7 @@ TRAINER_STATE_VERSION = 1
 STATE_KEYS = ("global_step", "epoch", "steps_in_epoch", "total_loss", "num_examples",
               "global_batch_size", "config")
 # TrainConfig fields that shape the optimizer schedule: a resume must not change them.
-SCHEDULE_FIELDS = ("learning_rate", "warmup_steps", "max_steps", "num_train_epochs",
+SCHEDULE_FIELDS = ("learning_rate", "warmup_steps", "warmup_ratio", "max_steps", "num_train_epochs",
                    "per_device_batch_size", "gradient_accumulation_steps", "seed")
 
 SaveModel = Callable[[nn.Module, Path], None]
@@ -47,12 +48,15 @@ class Progress:
     total_loss: float = 0.0     # sum of optimizer-step losses (for the average)
 
 
-def model_saver(tokenizer, args_dict: Dict[str, Any]) -> SaveModel:
+def model_saver(tokenizer, args_dict: Dict[str, Any], pipeline: str,
+                preprocessing: Mapping[str, Any]) -> SaveModel:
     """`save_model(model, directory)` for the loop: the model's own `save` (weights and
-    configs), the tokenizer and args.json. Both entry scripts use it."""
+    configs), the tokenizer, the preprocessing settings every loader reads back
+    (`coqa.data.trained`) and args.json. Both entry scripts use it."""
     def save(model: nn.Module, directory: Path) -> None:
         model.save(directory)
         tokenizer.save_pretrained(str(directory))
+        save_preprocessing(directory, pipeline, preprocessing)
         write_json(Path(directory) / "args.json", args_dict)
     return save
 
@@ -266,18 +270,3 @@ def _check_compatible(step: OptimizerStep, state: dict, per_epoch: int) -> None:
                           f"{'; '.join(changed)} (another run's checkpoint, or other data?)")
     if state["steps_in_epoch"] >= per_epoch:
         raise ConfigError("cannot resume: the checkpoint's position is past the end of its epoch")
-
-
-def first_shape_mismatch(expected: Dict[str, torch.Tensor],
-                         found: Dict[str, torch.Tensor]) -> Optional[str]:
-    """`key 'k': checkpoint shape [2, 3], model missing` for the first key (in sorted order)
-    whose tensor is missing from one side or of another shape; None when all match."""
-    def text(shape: Optional[tuple]) -> str:
-        return "missing" if shape is None else f"shape {list(shape)}"
-
-    for key in sorted(expected.keys() | found.keys()):
-        want = tuple(expected[key].shape) if key in expected else None
-        have = tuple(found[key].shape) if key in found else None
-        if want != have:
-            return f"key {key!r}: checkpoint {text(have)}, model {text(want)}"
-    return None

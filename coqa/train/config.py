@@ -2,6 +2,7 @@
 what it reports back."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -56,6 +57,7 @@ class TrainConfig:
     num_train_epochs: float = 3.0
     max_steps: int = -1               # > 0: overrides num_train_epochs
     warmup_steps: int = 0
+    warmup_ratio: Optional[float] = None  # set: warm-up is this share of all steps instead
     logging_steps: int = 50           # <= 0: no step lines
     save_steps: int = 1000            # <= 0: no checkpoints during training
     seed: int = 42
@@ -75,6 +77,16 @@ class TrainConfig:
             raise ConfigError(f"the learning rate must not be negative, got {self.learning_rate}")
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ConfigError("give num_train_epochs > 0 or max_steps > 0")
+        if self.warmup_ratio is not None and not 0.0 <= self.warmup_ratio <= 1.0:
+            raise ConfigError(f"warmup_ratio must be in [0, 1], got {self.warmup_ratio}")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"warmup_steps must not be negative, got {self.warmup_steps}")
+
+    def warmup_for(self, total_steps: int) -> int:
+        """Warm-up steps of a run of `total_steps` optimizer steps."""
+        if self.warmup_ratio is not None:
+            return math.ceil(self.warmup_ratio * total_steps)
+        return self.warmup_steps
 
 
 @dataclass(frozen=True)

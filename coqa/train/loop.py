@@ -48,6 +48,7 @@ from coqa.train.config import TrainConfig, TrainResult
 from coqa.train.dataset import TrainDataset
 from coqa.train.distributed import DistInfo, single_process
 from coqa.train.meter import Meter
+from coqa.train.optim import linear_warmup_decay
 from coqa.train.order import accumulation_groups, epoch_batches, steps_per_epoch, total_steps
 from coqa.train.rng import rng_state, set_rng_state, set_seed
 from coqa.train.step import OptimizerStep
@@ -123,6 +124,15 @@ def _log_banner(step: OptimizerStep, total: int, per_epoch: int) -> None:
                 global_batch)
     logger.info("  Gradient Accumulation steps = %d", config.gradient_accumulation_steps)
     logger.info("  Total optimization steps = %d", total)
+    warmup = config.warmup_for(total)
+    logger.info("  Warm-up steps = %d", warmup)
+    if warmup > total / 2:
+        factor = linear_warmup_decay(warmup, total)
+        peak = max(factor(s) for s in (min(warmup, total - 1), total - 1))
+        logger.warning("Warm-up (%d steps) is longer than half of the run (%d steps): the "
+                       "learning rate peaks at %.3g (%.2g%% of the learning rate %g); lower "
+                       "--warmup_steps or use --warmup_ratio", warmup, total,
+                       peak * config.learning_rate, 100 * peak, config.learning_rate)
     adv = config.adversarial
     if adv.method:
         logger.info("  Adversarial training = %s (epsilon=%g): %d forward passes per micro-batch",

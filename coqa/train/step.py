@@ -60,7 +60,7 @@ class OptimizerStep:
         self.embedding = (find_embedding(model, config.adversarial.embedding_name)
                           if config.adversarial.method else None)
         self.optimizer = build_optimizer(model, config)
-        self.scheduler = build_scheduler(self.optimizer, config.warmup_steps, total_steps)
+        self.scheduler = build_scheduler(self.optimizer, config.warmup_for(total_steps), total_steps)
         self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
         self.ddp: Optional[DistributedDataParallel] = None
         net: nn.Module = model  # what the step calls: DDP and/or compiled wrapper

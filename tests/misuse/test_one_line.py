@@ -152,11 +152,11 @@ DATA_FAULTS = {
 @pytest.mark.parametrize("tool", ["run_coqa", "run_seq2seq train", "run_seq2seq decode",
                                   "validate", "baseline", "tiny", "convert"])
 @pytest.mark.parametrize("case", list(DATA_FAULTS))
-def test_bad_data_file(case, tool, model, cache, s2s_run, tmp_path, capsys):
+def test_bad_data_file(case, tool, model, cache, coqa_run, s2s_run, tmp_path, capsys):
     make, words = DATA_FAULTS[case]
     path = make(tmp_path)
-    if tool == "run_coqa":
-        argv = coqa_argv(model, tmp_path / "out", cache, "--do_eval", "--predict_file", str(path))
+    if tool == "run_coqa":  # evaluation needs a trained model
+        argv = coqa_argv(coqa_run, tmp_path / "out", cache, "--do_eval", "--predict_file", str(path))
         code = run_coqa.main(argv)
     elif tool == "run_seq2seq train":
         argv = s2s_argv(model, tmp_path / "out", cache, "--num_training_steps", "1")

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoConfig, AutoModel, BertConfig, ElectraConfig
 
+import run_coqa
+from coqa.extractive.arguments import build_parser
 from coqa.extractive.middle import LocalRNN, build_middle
 from coqa.extractive.model import ConvQAModel, ModelConfig, TOKEN_OFFSET, UNKNOWN_COLUMN
 from coqa.train.optim import count_parameters
@@ -69,13 +71,16 @@ def test_parameter_counts_bert_base_chinese(middle, expected):
     path = SHARED / "models" / "bert-base-chinese"
     if not (path / "config.json").is_file():
         pytest.skip(f"{path} not available")
-    old = ConvQAModel.from_encoder_config(AutoConfig.from_pretrained(path),
-                                          ModelConfig(middle=middle, exact_match=False))
+    # The seed command line's flags build the old model (--exact_match is opt-in).
+    args = build_parser().parse_args(["--model_type", "bert", "--model_name_or_path", str(path),
+                                      "--output_dir", "out", "--middle", middle])
+    _, config, _, _, _ = run_coqa.configs_from(args, frozenset(), cuda_available=False)
+    old = ConvQAModel.from_encoder_config(AutoConfig.from_pretrained(path), config)
     assert count_parameters(old.encoder) == 102_267_648
     assert count_parameters(old) == expected
     # The exact-match embedding: 3 flags x the word-embedding width.
     model = ConvQAModel.from_encoder_config(AutoConfig.from_pretrained(path),
-                                            ModelConfig(middle=middle))
+                                            ModelConfig(middle=middle, exact_match=True))
     assert count_parameters(model) == expected + 3 * 768
 
 
@@ -322,4 +327,4 @@ def test_checkpoint_config_without_exact_match_key_loads_the_old_model(tmp_path)
     loaded = ConvQAModel.load(tmp_path)
     assert loaded.config.exact_match is False and loaded.match_embedding is None
     assert ModelConfig.from_dict({}).exact_match is False
-    assert ModelConfig().exact_match is True
+    assert ModelConfig().exact_match is False  # opt-in: the old command lines' model
