@@ -22,9 +22,6 @@ import numpy as np
 
 from coqa.data.errors import UsageError
 from coqa.data.files import write_atomically
-# write_json moved to coqa.data.files; still importable from here for a module outside this
-# change (coqa/extractive/predicted.py) until its import line moves too.
-from coqa.data.files import write_json  # noqa: F401
 
 logger = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Mapping, Optional
 
 from coqa.data.errors import UsageError
+from coqa.data.files import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,6 @@ def _use_instead(kind: str) -> str:
 
 def save_preprocessing(directory: str | Path, pipeline: str, settings: Mapping[str, Any]) -> None:
     """Write `directory/preprocessing_config.json` (atomically)."""
-    from coqa.data.cache import write_json
-
     write_json(Path(directory) / PREPROCESSING_FILE,
                {"format": PREPROCESSING_FORMAT, "pipeline": pipeline, "settings": dict(settings)})
 

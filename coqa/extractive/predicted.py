@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from coqa.data.cache import write_json
+from coqa.data.files import write_json
 from coqa.data.dialogue import Dialogue
 from coqa.data.history import predict_turn_by_turn
 from coqa.extractive.features import FeatureConfig, FeatureSet, build_features

@@ -1,0 +1,53 @@
+"""One dialogue answered by an extractive model, turn by turn: what `python -m coqa.chat`
+asks (`coqa.repl.Answerer`). The last turn is featurised with the model's earlier answers
+as its history, exactly as with `--history_source predicted`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Sequence, Tuple
+
+import numpy as np
+import torch
+
+from coqa.extractive.features import FeatureConfig, FeatureSet, build_features
+from coqa.extractive.inference import InferenceConfig, predict_logits
+from coqa.extractive.postprocess import PostprocessConfig, predict_answers
+from coqa.repl import ChatAnswer, chat_dialogue
+
+
+@dataclass
+class ExtractiveAnswerer:
+    """One dialogue, its last turn featurised with the model's earlier answers."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    features: FeatureConfig
+    device: torch.device
+    post: PostprocessConfig = PostprocessConfig()
+
+    def answer(self, passage: str, history: Sequence[Tuple[str, str]], question: str) -> ChatAnswer:
+        built = build_features([chat_dialogue(passage, history, question)], self.tokenizer,
+                               self.features, show_progress=False, last_turn_only=True)
+        start, end = predict_logits(self.model, built, InferenceConfig(show_progress=False),
+                                    self.device)
+        _, nbest = predict_answers(start, end, built, self.post)
+        best = next(iter(nbest.values()))[0]
+        return ChatAnswer(best["text"], best["score"], self.window_of(built, start, end, best))
+
+    def window_of(self, built: FeatureSet, start: np.ndarray, end: np.ndarray, best) -> str:
+        """The window whose own best answer is the chosen one with the highest score."""
+        found = []
+        for row in range(len(built)):
+            one = SimpleNamespace(example_index=built.example_index[row:row + 1],
+                                  token_offsets=built.token_offsets[row:row + 1],
+                                  examples=built.examples, passages=built.passages)
+            _, nbest = predict_answers(start[row:row + 1], end[row:row + 1], one, self.post)
+            top = next(iter(nbest.values()))[0]
+            if (top["text"], top["kind"]) == (best["text"], best["kind"]):
+                found.append((top["score"], row))
+        row = max(found)[1] if found else 0
+        offsets = built.token_offsets[row]
+        chars = offsets[offsets[:, 0] >= 0]
+        return (f"window {row + 1} of {len(built)} (passage characters "
+                f"{int(chars[:, 0].min())}-{int(chars[:, 1].max())})")
