@@ -4,7 +4,8 @@
 
 (also `python -m coqa.chat --seq2seq ...`). Each answer comes with its score (the log-
 probability of the decoded answer) and the passage window of its source; the history is
-the model's own earlier answers, shaped as the model was trained (its args.json).
+the model's own earlier answers, shaped as the model was trained (its
+preprocessing_config.json; an s2s-ft ckpt-N folder: the defaults).
 Commands: `:reset`, `:history`, `:passage`, `:quit` (see `coqa.repl`).
 """
 from __future__ import annotations
@@ -20,24 +21,12 @@ from coqa.data.folders import load_tokenizer
 from coqa.data.text import detokenize
 from coqa.repl import ChatAnswer, chat_dialogue, read_passage_file, run_chat
 from coqa.repl import build_parser as chat_parser
-from seq2seq.config import DEFAULT_HISTORY_FORMAT, SourceConfig
+from seq2seq.config import SourceConfig
 from seq2seq.decoding import DecodeConfig, decode
 from seq2seq.examples import Seq2SeqData, pack_examples
+from seq2seq.loading import load_trained_seq2seq
 from seq2seq.model import Seq2SeqConfig, Seq2SeqModel
 from seq2seq.sources import last_turn_examples
-from seq2seq.steps import load_seq2seq_model, read_trained_args
-
-
-def source_config_of(model_dir: str, model: Seq2SeqModel) -> SourceConfig:
-    """The source settings the model was trained with (its args.json), else defaults."""
-    trained = read_trained_args(model_dir)
-    turns = trained.get("history_turns")
-    return SourceConfig(max_source_seq_length=model.config.max_source_length,
-                        max_target_seq_length=max(2, model.config.max_target_length),
-                        history_format=trained.get("history_format") or DEFAULT_HISTORY_FORMAT,
-                        max_query_length=trained.get("history_tokens"),
-                        doc_stride=trained.get("window_stride"),
-                        history_len=2 if turns is None else turns)
 
 
 @dataclass
@@ -84,10 +73,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     tokenizer = load_tokenizer(args.model)
     fallback = Seq2SeqConfig(mask_token_id=tokenizer.mask_token_id,
                              sep_token_id=tokenizer.sep_token_id)
-    model = load_seq2seq_model(args.model, fallback, trained=True).to(device).eval()
+    defaults = SourceConfig(max_source_seq_length=fallback.max_source_length,
+                            max_target_seq_length=max(2, fallback.max_target_length))
+    trained = load_trained_seq2seq(args.model, defaults, fallback=fallback)
+    model = trained.model.to(device).eval()
     decoding = DecodeConfig(beam_size=args.beam_size, max_tgt_length=model.config.max_target_length)
-    answerer = GenerativeAnswerer(model, tokenizer, source_config_of(args.model, model), decoding,
-                                  device)
+    answerer = GenerativeAnswerer(model, tokenizer, trained.source, decoding, device)
     run_chat(answerer, passage, sys.stdin, sys.stdout)
     return 0
 

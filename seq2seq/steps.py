@@ -1,8 +1,6 @@
-"""Steps of run_seq2seq.py: loading, the training set, checkpoint saving, batched decoding
-to answers."""
+"""Steps of run_seq2seq.py: loading, the training set, batched decoding to answers."""
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -38,15 +36,6 @@ def load_seq2seq_model(path: str, config: Seq2SeqConfig, trained: bool,
         return Seq2SeqModel.from_pretrained(path, config, config_file=config_file)
     except (ValueError, FileNotFoundError, OSError) as err:
         raise UsageError(str(err).splitlines()[0]) from None
-
-
-def read_trained_args(model_path: str) -> Dict[str, Any]:
-    """The args.json run_seq2seq.py saved with a model ({} for s2s-ft's checkpoints)."""
-    try:
-        saved = json.loads((Path(model_path) / "args.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return saved if isinstance(saved, dict) else {}
 
 
 class PseudoTokenTrainingSet(TrainDataset):

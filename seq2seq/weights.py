@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import BertForMaskedLM
 
-from coqa.train.checkpoints import first_shape_mismatch
+from coqa.data.folders import first_shape_mismatch
 
 WEIGHTS_NAME = "model.safetensors"
 LEGACY_WEIGHTS_NAME = "pytorch_model.bin"

@@ -82,7 +82,8 @@ def test_tiny_unilm_learns_synthetic_dialogues(tmp_path):
                   "--label_smoothing", "0", "--logging_steps", "500", "--save_steps", "0",
                   "--seed", "42"]
     predictions = tmp_path / "predictions_dev.json"
-    # No --history_format: decoding takes the one the model was trained with (args.json).
+    # No --history_format: decoding takes the one the model was trained with
+    # (preprocessing_config.json).
     decode_argv = ["--do_decode", "--do_eval", "--model_path", str(model_out),
                    "--input_file", str(dev_file), "--output_file", str(predictions),
                    "--cache_dir", str(tmp_path / "cache"),

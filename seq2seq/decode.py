@@ -1,0 +1,177 @@
+"""run_seq2seq.py's decoding program (flags: `seq2seq.arguments.decode_parser`).
+
+Reads top to bottom: flags to typed configs (every path and flag checked before the model
+is loaded: no decoding is lost), the model with the source settings it was trained with
+(`seq2seq.loading`), examples (cached), decode with gold and/or predicted history, write,
+score.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AbstractSet, Optional
+
+from coqa.cli import UsageError, check_input_file, check_output_file, setup_logging
+from coqa.data.cache import choose_cache_dir
+from coqa.data.files import write_json
+from coqa.data.folders import encoder_max_positions, load_tokenizer
+from coqa.train.distributed import cleanup_distributed, init_distributed, log_level
+from coqa.train.rng import set_seed
+from seq2seq.arguments import ignored_flags
+from seq2seq.config import DEFAULT_HISTORY_FORMAT, SourceConfig
+from seq2seq.decoding import DecodeConfig, resolve_ignore_ids
+from seq2seq.examples import load_or_build_examples
+from seq2seq.loading import explicit_settings, load_trained_seq2seq, trained_kind
+from seq2seq.model import Seq2SeqConfig
+from seq2seq.predicted import HistoryRun, decode_with_histories, history_sources_for
+from seq2seq.steps import check_lengths, decode_answers, write_answers
+
+logger = logging.getLogger("run_seq2seq")
+REQUIRED = ("model_path", "input_file", "output_file")
+
+
+@dataclass(frozen=True)
+class DecodeRun:
+    """What decode_file reads, checked once from the flags (see `decode_run`)."""
+
+    model_path: str
+    config_path: Optional[str]
+    cache_dir: str
+    skip_invalid: bool
+    history_source: Optional[str]
+    half: bool
+    given: SourceConfig          # the source settings of the flags and defaults
+    explicit: frozenset          # the source settings given on the command line (they win)
+    fallback: Seq2SeqConfig      # an s2s-ft ckpt-N folder has no seq2seq_config.json
+    decode: DecodeConfig
+    files: HistoryRun
+
+
+def check_decode_flags(args) -> DecodeConfig:
+    """The decoding settings, each checked; nothing is loaded yet."""
+    check_input_file(args.input_file, "--input_file")
+    check_output_file(args.output_file, "--output_file")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch_size must be at least 1, got {args.batch_size}")
+    if args.subset < 0:
+        raise UsageError(f"--subset must be >= 0 (0: every example), got {args.subset}")
+    if args.min_len > args.max_tgt_length:
+        raise UsageError(f"--min_len {args.min_len} is above --max_tgt_length "
+                         f"{args.max_tgt_length}: no answer could be that long")
+    if args.mode != "s2s":
+        raise UsageError(f"--mode {args.mode}: only s2s (sequence-to-sequence) decoding exists here")
+    if args.max_seq_length is not None and args.max_tgt_length >= args.max_seq_length - 2:
+        raise UsageError(f"--max_tgt_length {args.max_tgt_length} must be below --max_seq_length "
+                         f"{args.max_seq_length} - 2 (room for [CLS], a source token and [SEP])")
+    return DecodeConfig(beam_size=args.beam_size, max_tgt_length=args.max_tgt_length,
+                        min_len=args.min_len, length_penalty=args.length_penalty,
+                        forbid_duplicate_ngrams=args.forbid_duplicate_ngrams,
+                        ngram_size=args.ngram_size, forbid_ignore_word=args.forbid_ignore_word,
+                        method=args.decode_method)
+
+
+def decode_run(args, explicit: AbstractSet[str], dist, tokenizer) -> DecodeRun:
+    """The decoding flags as typed configs."""
+    config = check_decode_flags(args)
+    half = args.fp16 and dist.device.type == "cuda"
+    ignored = ignored_flags(args) + (["--fp16 (no CUDA device: fp32)"] if args.fp16 and not half
+                                     else [])
+    if ignored:
+        logger.info("Ignored (decode_seq2seq.py flags with no counterpart here): %s",
+                    ", ".join(ignored))
+    trained_kind(args.model_path)  # an unusable folder is refused before its config is read
+    # Sources of --max_seq_length - --max_tgt_length tokens (decode_seq2seq.py's meaning);
+    # without --max_seq_length a trained folder uses its own length, an s2s-ft ckpt-N the
+    # encoder's positions.
+    total = args.max_seq_length or encoder_max_positions(args.model_path,
+                                                         config_file=args.config_path)
+    # At least [CLS], one token and [SEP]: a --max_tgt_length too long for the positions
+    # is refused by check_lengths, naming them.
+    source_length = max(3, total - args.max_tgt_length)
+    fallback = Seq2SeqConfig(max_source_length=source_length, max_target_length=args.max_tgt_length,
+                             mask_token_id=tokenizer.mask_token_id,
+                             sep_token_id=tokenizer.sep_token_id)
+    given = SourceConfig(max_source_seq_length=source_length,
+                         max_target_seq_length=max(2, args.max_tgt_length),
+                         history_format=args.history_format or DEFAULT_HISTORY_FORMAT,
+                         max_query_length=args.history_tokens, doc_stride=args.window_stride,
+                         history_len=2 if args.history_turns is None else args.history_turns)
+    files = HistoryRun(args.input_file, Path(args.output_file), args.split, args.batch_size,
+                       args.nbest, args.do_rule, args.do_eval, args.subset)
+    return DecodeRun(
+        model_path=args.model_path, config_path=args.config_path,
+        cache_dir=choose_cache_dir(args.cache_dir, args.output_file, Path(args.output_file).parent),
+        skip_invalid=args.skip_invalid, history_source=args.history_source, half=half,
+        given=given, explicit=explicit_settings(explicit), fallback=fallback, decode=config,
+        files=files)
+
+
+def decode_file(run: DecodeRun, dist, tokenizer) -> None:
+    """Decode the input file with the model; with --do_eval also score the answers."""
+    files, config = run.files, run.decode
+    trained = load_trained_seq2seq(run.model_path, run.given, run.explicit, run.fallback,
+                                   run.config_path)
+    model, source = trained.model, trained.source
+    model = (model.half() if run.half else model).to(dist.device)
+    check_lengths(model, source.max_source_seq_length, config.max_tgt_length)
+    data = load_or_build_examples(files.input_file, tokenizer, source, False, run.cache_dir,
+                                  skip_invalid=run.skip_invalid)
+    ignore = resolve_ignore_ids(config.forbid_ignore_word, tokenizer.get_vocab())
+    histories, dialogues = history_sources_for(files.input_file, run.history_source,
+                                               run.skip_invalid, files.score)
+    if dialogues and not (files.subset > 0 and histories == ("gold",)):
+        decode_with_histories(model, data, dialogues, histories, tokenizer, source, config,
+                              ignore, files)
+        return
+    if files.subset > 0:
+        data = data.subset(files.subset)
+    passages = data.passages if files.do_rule else None
+    if passages is not None and not all(passages):
+        logger.warning("--do_rule: %d of %d examples have no passage; their answers stay as "
+                       "decoded", sum(not p for p in passages), len(passages))
+    answers, details = decode_answers(model, data, tokenizer, config, files.batch_size, ignore,
+                                      files.nbest, passages)
+    write_answers(data, answers, files.output_file)
+    if files.nbest:
+        write_json(files.output_file.with_suffix(".nbest.json"), details)
+    logger.info("Wrote %d answers to %s", len(answers), files.output_file)
+    if files.score and data.file_format != "coqa":
+        logger.warning("--do_eval: JSON lines hold no gold answers to score; score the output "
+                       "with python -m evaluate --data-file <the ConvQA_CN file>")
+    elif files.score:
+        results = score_decoded(files.input_file, str(files.output_file), subset=files.subset > 0)
+        from evaluate.report import format_results
+        print(format_results(results))
+        logger.info("Results: %s", {k: v for k, v in results.items() if k != "breakdown"})
+        write_json(files.output_file.with_name(f"eval_results_{files.split}.json"), results)
+
+
+def score_decoded(gold_file: str, prediction_file: str, subset: bool) -> dict:
+    """Per-domain EM/F1 of the decoded answers; a --subset run is scored on its own turns."""
+    from evaluate import read_gold, read_predictions, score
+
+    gold, predictions = read_gold(gold_file), read_predictions(prediction_file)
+    if subset:
+        gold = dataclasses.replace(gold, turns=tuple(t for t in gold.turns if t.key in predictions))
+        logger.info("--subset: scoring the %d decoded turns only", len(gold.turns))
+    return score(gold, predictions)
+
+
+def run(args, explicit: AbstractSet[str]) -> int:
+    """Decode as the parsed flags say; `explicit`: the dests given on the command line."""
+    dist = init_distributed(args.no_cuda, args.local_rank)
+    setup_logging(log_level(dist))
+    logger.info("Decoding parameters %s", args)
+    for flag in REQUIRED:
+        if not getattr(args, flag):
+            raise UsageError(f"--{flag} is required for decoding (see run_seq2seq.py "
+                             f"--do_decode --help)")
+    set_seed(args.seed)
+    tokenizer = load_tokenizer(args.tokenizer_name or args.model_path,
+                               True if args.do_lower_case else None)
+    if dist.is_main:
+        decode_file(decode_run(args, explicit, dist, tokenizer), dist, tokenizer)
+    cleanup_distributed()
+    return 0
