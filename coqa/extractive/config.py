@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from coqa.data.errors import ConfigError
+from coqa.extractive.labels import FILL_LOGIT
 
 MIDDLE_KINDS = ("none", "bilstm", "rtransformer")
 # "fan_in": normal weights with std 1 / sqrt(3 * fan_in), the spread of PyTorch's default
@@ -39,7 +40,7 @@ class ModelConfig:
     head_dropout: float = 0.1
     head_init: str = "fan_in"
     exact_match: bool = False
-    half_precision_padding_logit: float = -1e4
+    half_precision_padding_logit: float = FILL_LOGIT  # -1e4
 
     def __post_init__(self):
         if self.middle not in MIDDLE_KINDS:

@@ -19,5 +19,7 @@ SPECIAL_CLASS = {kind: index for index, kind in enumerate(SPECIAL_KINDS)}
 CLASS_TEXT = {index: SPECIAL_TEXT[kind] for index, kind in enumerate(SPECIAL_KINDS)}
 # Post-processing's candidate names for the special classes, in class order.
 SPECIAL_NAMES = ("yes", "no", "unknown")
-# Logit of the columns a shorter batch does not fill; post-processing never picks them.
+# Logit of the columns no answer may take: those a shorter batch does not fill (inference)
+# and, by default, padding positions in float16/bfloat16 logits (ModelConfig). Finite in
+# both half precisions; post-processing never picks them.
 FILL_LOGIT = -1e4
