@@ -18,6 +18,20 @@ HEAD_INITS = ("fan_in", "bert")
 
 
 @dataclass(frozen=True)
+class MiddleConfig:
+    """What the middle layer (`coqa.extractive.middle.build_middle`) is built from."""
+
+    kind: str = "none"
+    lstm_hidden: int = 256
+    lstm_layers: int = 2
+    dropout: float = 0.3
+    rtransformer_window: int = 32
+    rtransformer_heads: int = 4
+    rtransformer_ffn: int = 3072
+    rtransformer_bidirectional: bool = False
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Everything about the model that is not the encoder's own config.
 
@@ -58,6 +72,13 @@ class ModelConfig:
                              f"got {self.head_init!r}")
         if self.half_precision_padding_logit >= 0:
             raise ConfigError("half_precision_padding_logit must be negative")
+
+    @property
+    def middle_config(self) -> MiddleConfig:
+        """The middle layer's own settings (saved flat, as fields of this config)."""
+        return MiddleConfig(self.middle, self.lstm_hidden, self.lstm_layers, self.middle_dropout,
+                            self.rtransformer_window, self.rtransformer_heads,
+                            self.rtransformer_ffn, self.rtransformer_bidirectional)
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "ModelConfig":

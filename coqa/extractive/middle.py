@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from coqa.extractive.config import MIDDLE_KINDS, ModelConfig
+from coqa.extractive.config import MIDDLE_KINDS, MiddleConfig
 
 
 class IdentityMiddle(nn.Module):
@@ -145,16 +145,16 @@ class RTransformerMiddle(nn.Module):
         return self.proj(x) * keep.to(x.dtype)  # (batch, seq_len, hidden)
 
 
-def build_middle(kind: str, hidden_size: int, config: "ModelConfig") -> nn.Module:
-    """The middle layer named by `kind`, mapping (batch, seq_len, hidden_size) and a
+def build_middle(config: MiddleConfig, hidden_size: int) -> nn.Module:
+    """The middle layer `config.kind`, mapping (batch, seq_len, hidden_size) and a
     (batch, seq_len) mask to (batch, seq_len, hidden_size)."""
-    if kind == "none":
+    if config.kind == "none":
         return IdentityMiddle()
-    if kind == "bilstm":
-        return BiLSTMMiddle(hidden_size, config.lstm_hidden, config.lstm_layers,
-                            config.middle_dropout)
-    if kind == "rtransformer":
+    if config.kind == "bilstm":
+        return BiLSTMMiddle(hidden_size, config.lstm_hidden, config.lstm_layers, config.dropout)
+    if config.kind == "rtransformer":
         return RTransformerMiddle(hidden_size, config.rtransformer_window,
                                   config.rtransformer_heads, config.rtransformer_ffn,
-                                  config.rtransformer_bidirectional, config.middle_dropout)
-    raise ValueError(f"unknown middle layer {kind!r}; expected one of {', '.join(MIDDLE_KINDS)}")
+                                  config.rtransformer_bidirectional, config.dropout)
+    raise ValueError(f"unknown middle layer {config.kind!r}; expected one of "
+                     f"{', '.join(MIDDLE_KINDS)}")

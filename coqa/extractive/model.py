@@ -81,7 +81,7 @@ class ConvQAModel(nn.Module):
         self.encoder = encoder
         self.config = config
         hidden = encoder.config.hidden_size
-        self.middle = build_middle(config.middle, hidden, config)
+        self.middle = build_middle(config.middle_config, hidden)
         self.span_head = MLPHead(hidden, 2, config.head_dropout)
         self.unknown_head = MLPHead(hidden, 1, config.head_dropout)
         self.attention_head = MLPHead(hidden, 1, config.head_dropout)

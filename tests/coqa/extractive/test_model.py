@@ -158,7 +158,7 @@ def run_middle(middle, x, mask):
 @pytest.mark.parametrize("kind", ["bilstm", "rtransformer"])
 def test_middle_zeroes_padding_and_never_gives_nan(kind):
     torch.manual_seed(0)
-    middle = build_middle(kind, HIDDEN, tiny_config(kind)).eval()
+    middle = build_middle(tiny_config(kind).middle_config, HIDDEN).eval()
     x = torch.randn(3, 6, HIDDEN)
     mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0]])
     out = run_middle(middle, x, mask)
@@ -168,7 +168,7 @@ def test_middle_zeroes_padding_and_never_gives_nan(kind):
 
 def test_rtransformer_attention_has_no_empty_row_even_with_left_padding():
     torch.manual_seed(0)
-    middle = build_middle("rtransformer", HIDDEN, tiny_config("rtransformer")).eval()
+    middle = build_middle(tiny_config("rtransformer").middle_config, HIDDEN).eval()
     out = run_middle(middle, torch.randn(1, 5, HIDDEN), torch.tensor([[0, 0, 1, 1, 1]]))
     assert torch.isfinite(out).all()
 
@@ -177,7 +177,7 @@ def test_rtransformer_attention_has_no_empty_row_even_with_left_padding():
 def test_rtransformer_is_causal_unless_bidirectional(bidirectional):
     torch.manual_seed(0)
     config = tiny_config("rtransformer", rtransformer_bidirectional=bidirectional)
-    middle = build_middle("rtransformer", HIDDEN, config).eval()
+    middle = build_middle(config.middle_config, HIDDEN).eval()
     x, mask, t = torch.randn(2, 12, HIDDEN), torch.ones(2, 12, dtype=torch.long), 5
     changed = x.clone()
     changed[:, t + 1] = torch.randn(2, HIDDEN)  # not a constant shift: LayerNorm would undo it
