@@ -7,7 +7,6 @@ score.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import AbstractSet, Optional
 
 from coqa.cli import UsageError, check_input_file, check_output_file, setup_logging
 from coqa.data.cache import choose_cache_dir
-from coqa.data.files import write_json
+from coqa.data.outputs import OutputNames, predict_write_score
 from coqa.data.folders import encoder_max_positions, load_tokenizer
 from coqa.train.distributed import cleanup_distributed, init_distributed, log_level
 from coqa.train.rng import set_seed
@@ -25,8 +24,8 @@ from seq2seq.decoding import DecodeConfig, resolve_ignore_ids
 from seq2seq.examples import load_or_build_examples
 from seq2seq.loading import explicit_settings, load_trained_seq2seq, trained_kind
 from seq2seq.model import Seq2SeqConfig
-from seq2seq.predicted import HistoryRun, decode_with_histories, history_sources_for
-from seq2seq.steps import check_lengths, decode_answers, write_answers
+from seq2seq.predicted import HistoryRun, answers_writer, history_answerer, history_sources_for
+from seq2seq.steps import check_lengths
 
 logger = logging.getLogger("run_seq2seq")
 REQUIRED = ("model_path", "input_file", "output_file")
@@ -121,42 +120,21 @@ def decode_file(run: DecodeRun, dist, tokenizer) -> None:
     ignore = resolve_ignore_ids(config.forbid_ignore_word, tokenizer.get_vocab())
     histories, dialogues = history_sources_for(files.input_file, run.history_source,
                                                run.skip_invalid, files.score)
-    if dialogues and not (files.subset > 0 and histories == ("gold",)):
-        decode_with_histories(model, data, dialogues, histories, tokenizer, source, config,
-                              ignore, files)
-        return
     if files.subset > 0:
+        if "predicted" in histories:
+            raise UsageError("--subset decodes the first examples of the file; predicted "
+                             "history needs whole dialogues: drop --subset")
         data = data.subset(files.subset)
-    passages = data.passages if files.do_rule else None
-    if passages is not None and not all(passages):
-        logger.warning("--do_rule: %d of %d examples have no passage; their answers stay as "
-                       "decoded", sum(not p for p in passages), len(passages))
-    answers, details = decode_answers(model, data, tokenizer, config, files.batch_size, ignore,
-                                      files.nbest, passages)
-    write_answers(data, answers, files.output_file)
-    if files.nbest:
-        write_json(files.output_file.with_suffix(".nbest.json"), details)
-    logger.info("Wrote %d answers to %s", len(answers), files.output_file)
-    if files.score and data.file_format != "coqa":
+    score = files.score
+    if score and data.file_format != "coqa":
         logger.warning("--do_eval: JSON lines hold no gold answers to score; score the output "
                        "with python -m evaluate --data-file <the ConvQA_CN file>")
-    elif files.score:
-        results = score_decoded(files.input_file, str(files.output_file), subset=files.subset > 0)
-        from evaluate.report import format_results
-        print(format_results(results))
-        logger.info("Results: %s", {k: v for k, v in results.items() if k != "breakdown"})
-        write_json(files.output_file.with_name(f"eval_results_{files.split}.json"), results)
-
-
-def score_decoded(gold_file: str, prediction_file: str, subset: bool) -> dict:
-    """Per-domain EM/F1 of the decoded answers; a --subset run is scored on its own turns."""
-    from evaluate import read_gold, read_predictions, score
-
-    gold, predictions = read_gold(gold_file), read_predictions(prediction_file)
-    if subset:
-        gold = dataclasses.replace(gold, turns=tuple(t for t in gold.turns if t.key in predictions))
-        logger.info("--subset: scoring the %d decoded turns only", len(gold.turns))
-    return score(gold, predictions)
+        score = False
+    answer = history_answerer(model, data, dialogues, tokenizer, source, config, ignore, files)
+    predict_write_score(answer, histories,
+                        OutputNames.s2s_ft(files.output_file, files.split, files.nbest, score),
+                        files.input_file, score, write_predictions=answers_writer(data),
+                        decoded_turns_only=files.subset > 0)
 
 
 def run(args, explicit: AbstractSet[str]) -> int:

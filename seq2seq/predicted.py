@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from coqa.data.files import write_json
+from coqa.data.files import write_atomically, write_json
+from coqa.data.outputs import Answered, WritePredictions
 from coqa.data.dialogue import Dialogue
 from coqa.data.errors import UsageError
 from coqa.data.history import predict_turn_by_turn, resolve_history_sources
@@ -23,7 +24,7 @@ from seq2seq.decoding import DecodeConfig
 from seq2seq.examples import Seq2SeqData, pack_examples
 from seq2seq.model import Seq2SeqModel
 from seq2seq.sources import last_turn_examples
-from seq2seq.steps import decode_answers, write_answers
+from seq2seq.steps import decode_answers
 
 logger = logging.getLogger(__name__)
 
@@ -77,45 +78,36 @@ def decode_predicted_history(model: Seq2SeqModel, dialogues: Sequence[Dialogue],
             [details[key] for key in keys if key in details])
 
 
-def decode_with_histories(model: Seq2SeqModel, gold_data: Seq2SeqData,
-                          dialogues: Sequence[Dialogue], sources: Sequence[str], tokenizer,
-                          source: SourceConfig, config: DecodeConfig, ignore_ids,
-                          run: HistoryRun) -> Optional[Dict[str, Any]]:
-    """Decode with each history of `sources`; the first goes to `run.output_file`, the
-    predicted one (when both) beside it as <stem>_predicted<suffix>. With `run.score`,
-    write eval_results_<split>.json: the first history's per-domain results with
-    "history_source" and, for two, the predicted ones under "predicted_history"."""
-    from evaluate import evaluate_files
-    from evaluate.report import format_results
-
-    if run.subset and "predicted" in sources:
-        raise UsageError("--subset decodes the first examples of the file; predicted history "
-                         "needs whole dialogues: drop --subset")
-    results: Dict[str, Dict[str, Any]] = {}
-    for history in sources:
-        out = run.output_file
+def history_answerer(model: Seq2SeqModel, gold_data: Seq2SeqData,
+                     dialogues: Sequence[Dialogue], tokenizer, source: SourceConfig,
+                     config: DecodeConfig, ignore_ids, run: HistoryRun) -> Callable[[str], Answered]:
+    """`answer(history)` for `coqa.data.outputs.predict_write_score`: the examples of
+    `gold_data` decoded as they are (gold history, or JSON lines whose sources hold their
+    history), or every dialogue decoded turn by turn with predicted history."""
+    def answer(history: str) -> Answered:
         if history == "predicted":
             predictions, details = decode_predicted_history(model, dialogues, tokenizer,
                                                             source, config, ignore_ids, run)
-            if len(sources) > 1:
-                out = out.with_name(f"{out.stem}_predicted{out.suffix}")
-            write_json(out, predictions)
-        else:
-            answers, details = decode_answers(model, gold_data, tokenizer, config,
-                                              run.batch_size, ignore_ids, run.nbest,
-                                              gold_data.passages if run.do_rule else None)
-            write_answers(gold_data, answers, out)
-        if run.nbest:
-            write_json(out.with_suffix(".nbest.json"), details)
-        logger.info("Wrote the answers (%s history) to %s", history, out)
-        if run.score:
-            scores = evaluate_files(run.input_file, out)
-            print(f"{history} history:\n{format_results(scores)}")
-            results[history] = {**scores, "history_source": history}
-    if not results:
-        return None
-    first = results[sources[0]]
-    if len(sources) > 1:
-        first["predicted_history"] = results["predicted"]
-    write_json(run.output_file.with_name(f"eval_results_{run.split}.json"), first)
-    return first
+            return predictions, details if run.nbest else None
+        passages = gold_data.passages if run.do_rule else None
+        if passages is not None and not all(passages):
+            logger.warning("--do_rule: %d of %d examples have no passage; their answers stay "
+                           "as decoded", sum(not p for p in passages), len(passages))
+        answers, details = decode_answers(model, gold_data, tokenizer, config, run.batch_size,
+                                          ignore_ids, run.nbest, passages)
+        records = (gold_data.prediction_records(answers) if gold_data.has_turn_ids
+                   else [{"answer": a} for a in answers])
+        return records, details if run.nbest else None
+    return answer
+
+
+def answers_writer(data: Seq2SeqData) -> WritePredictions:
+    """`[{"id", "turn_id", "answer"}]` when every example knows its turn (dialogue files,
+    JSON lines with "id"), else one answer per line, as UniLM's decode_seq2seq.py wrote."""
+    if data.has_turn_ids:
+        return write_json
+
+    def write_lines(path: Path, predictions) -> None:
+        text = "".join(p["answer"] + "\n" for p in predictions).encode("utf-8")
+        write_atomically(path, lambda handle: handle.write(text))
+    return write_lines

@@ -9,7 +9,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 from tqdm.auto import tqdm
 
-from coqa.data.files import write_json
 from coqa.data.errors import UsageError
 from coqa.data.folders import check_weights_file
 from coqa.data.text import detokenize, passage_spelling
@@ -111,15 +110,6 @@ def decode_answers(model: Seq2SeqModel, data: Seq2SeqData, tokenizer, config: De
     logger.info("Decoded %d answers in %.1f s (%.1f answers/s, %d decoding steps)",
                 len(answers), seconds, len(answers) / max(seconds, 1e-9), steps)
     return answers, details
-
-
-def write_answers(data: Seq2SeqData, answers: Sequence[str], output_file: Path) -> None:
-    """`[{"id", "turn_id", "answer"}]` when every example knows its turn (dialogue files,
-    JSON lines with "id"), else one answer per line, as UniLM's decode_seq2seq.py wrote."""
-    if data.has_turn_ids:
-        write_json(output_file, data.prediction_records(answers))
-    else:
-        output_file.write_text("".join(a + "\n" for a in answers), encoding="utf-8")
 
 
 def check_lengths(model: Seq2SeqModel, source_length: int, max_tgt_length: int) -> None:

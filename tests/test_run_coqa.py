@@ -104,8 +104,11 @@ def test_each_middle_layer_trains_and_evaluates(middle, tiny_model, shared_cache
 
 
 def test_predict_writes_predictions_without_scores(tiny_model, shared_cache, tmp_path):
+    trained = tmp_path / "trained"  # prediction needs trained heads: one step gives them
+    assert run_coqa.main(short_run(tiny_model, trained, shared_cache, "--do_train",
+                                   "--max_steps", "1", "--save_steps", "0")) == 0
     output_dir = tmp_path / "out"
-    assert run_coqa.main(short_run(tiny_model, output_dir, shared_cache, "--do_predict")) == 0
+    assert run_coqa.main(short_run(trained, output_dir, shared_cache, "--do_predict")) == 0
     predictions = read_json(output_dir / "predictions_.json")
     assert len(predictions) == DEV_TURNS
     assert all(isinstance(p["answer"], str) for p in predictions)

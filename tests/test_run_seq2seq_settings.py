@@ -84,15 +84,18 @@ def test_decoding_uses_the_trained_settings(trained, tmp_path, monkeypatch):
 
 
 def test_predicted_history_uses_the_trained_settings(trained, tmp_path, monkeypatch):
-    used = []
-    monkeypatch.setattr(decode_module, "decode_with_histories",
-                        lambda model, data, dialogues, histories, tokenizer, source, *rest:
-                        used.append((histories, source)))
+    used, asked = [], []
+
+    def answerer(model, data, dialogues, tokenizer, source, *rest):
+        used.append(source)
+        return lambda history: asked.append(history) or ([], None)
+
+    monkeypatch.setattr(decode_module, "history_answerer", answerer)
     assert run_seq2seq.main(["--do_decode", "--model_path", str(trained), "--input_file",
                              str(DEV), "--output_file", str(tmp_path / "p.json"),
                              "--history_source", "predicted"]) == 0
-    (histories, source), = used
-    assert histories == ("predicted",)
+    source, = used
+    assert asked == ["predicted"]
     assert {k: getattr(source, k) for k in TRAINED} == TRAINED
 
 

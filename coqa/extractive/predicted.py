@@ -16,9 +16,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from coqa.data.files import write_json
 from coqa.data.dialogue import Dialogue
 from coqa.data.history import predict_turn_by_turn
+from coqa.data.outputs import OutputNames, predict_write_score
 from coqa.extractive.features import FeatureConfig, FeatureSet, build_features
 from coqa.extractive.inference import InferenceConfig, predict_logits
 from coqa.extractive.model import ConvQAModel
@@ -83,41 +83,11 @@ def _answers(model: ConvQAModel, source: str, inputs: EvalInputs) -> Predictions
 
 def evaluate_histories(model: ConvQAModel, inputs: EvalInputs, sources: Sequence[str],
                        suffix: str) -> Optional[Dict[str, Any]]:
-    """Predict with each history of `sources` and write predictions_<suffix>.json and
+    """Predict with each history of `sources`, write predictions_<suffix>.json and
     nbest_predictions_<suffix>.json (predictions_predicted_<suffix>.json ... for the
-    predicted history when both are asked for). With `inputs.score`, return the first
-    source's per-domain results with "history_source" and, for two sources, the second's
-    under "predicted_history"."""
-    from evaluate import evaluate_files
-
-    results: Dict[str, Dict[str, Any]] = {}
-    for source in sources:
-        logger.info("***** Running evaluation %s (%s history) *****", suffix, source)
-        predictions, nbest = _answers(model, source, inputs)
-        tag = "predicted_" if len(sources) > 1 and source == "predicted" else ""
-        pred_file = inputs.out_dir / f"predictions_{tag}{suffix}.json"
-        write_json(pred_file, predictions)
-        write_json(inputs.out_dir / f"nbest_predictions_{tag}{suffix}.json", nbest)
-        logger.info("Wrote %d predictions (%s history) to %s", len(predictions), source, pred_file)
-        if inputs.score:
-            results[source] = {**evaluate_files(inputs.data_file, pred_file),
-                               "history_source": source}
-    if not results:
-        return None
-    first = results[sources[0]]
-    if len(sources) > 1:
-        first["predicted_history"] = results["predicted"]
-        logger.info("Gold against predicted history:\n%s", side_by_side(first, results["predicted"]))
-    return first
-
-
-def side_by_side(gold: Dict[str, Any], predicted: Dict[str, Any]) -> str:
-    """A markdown table: EM / F1 per domain with gold and with predicted history."""
-    lines = ["| domain | turns | EM gold | EM predicted | F1 gold | F1 predicted |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for name, scores in gold.items():
-        if isinstance(scores, dict) and "f1" in scores and name in predicted:
-            other = predicted[name]
-            lines.append(f"| {name} | {scores.get('turns', '')} | {scores['em']} | {other['em']} "
-                         f"| {scores['f1']} | {other['f1']} |")
-    return "\n".join(lines)
+    predicted history when both are asked for) and, with `inputs.score`, score them
+    (`coqa.data.outputs.predict_write_score`)."""
+    logger.info("***** Running evaluation %s (%s history) *****", suffix, " and ".join(sources))
+    return predict_write_score(lambda source: _answers(model, source, inputs), sources,
+                               OutputNames.run_coqa(inputs.out_dir, suffix), inputs.data_file,
+                               inputs.score)

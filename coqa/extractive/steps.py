@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from coqa.data.cache import choose_cache_dir
-from coqa.data.files import write_json
+from coqa.data.outputs import OutputNames, predict_write_score
 from coqa.data.errors import UsageError
 from coqa.train.distributed import DistInfo, barrier
 from coqa.extractive.inference import InferenceConfig, predict_logits
@@ -82,21 +82,18 @@ def evaluation_targets(output_dir: Path, trained: bool, model_path: str, all_che
 def predict_and_score(model: ConvQAModel, features: FeatureSet, data_file: str, out_dir: Path,
                       suffix: str, inference: InferenceConfig, post: PostprocessConfig,
                       device: torch.device, score: bool) -> Optional[Dict[str, Any]]:
-    """Write predictions_<suffix>.json and nbest_predictions_<suffix>.json; with `score`,
-    also score them and return the per-domain results."""
+    """Gold-history predictions_<suffix>.json and nbest_predictions_<suffix>.json; with
+    `score`, also the per-domain results (`coqa.data.outputs.predict_write_score`)."""
     logger.info("***** Running evaluation %s *****", suffix)
     logger.info("  Num examples = %d", len(features))
     logger.info("  Batch size = %d", inference.batch_size)
-    start_logits, end_logits = predict_logits(model.to(device), features, inference, device)
-    predictions, nbest = predict_answers(start_logits, end_logits, features, post)
-    pred_file = out_dir / f"predictions_{suffix}.json"
-    write_json(pred_file, predictions)
-    write_json(out_dir / f"nbest_predictions_{suffix}.json", nbest)
-    logger.info("Wrote %d predictions to %s", len(predictions), pred_file)
-    if not score:
-        return None
-    from evaluate import evaluate_files
-    return evaluate_files(data_file, pred_file)
+
+    def answer(_history: str):
+        start_logits, end_logits = predict_logits(model.to(device), features, inference, device)
+        return predict_answers(start_logits, end_logits, features, post)
+
+    return predict_write_score(answer, ("gold",), OutputNames.run_coqa(out_dir, suffix),
+                               data_file, score)
 
 
 def during_training_evaluator(model: ConvQAModel, features: FeatureSet, data_file: str,

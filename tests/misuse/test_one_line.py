@@ -11,7 +11,7 @@ import pytest
 
 import run_coqa
 import run_seq2seq
-import seq2seq.decode
+import seq2seq.predicted
 from coqa.tools import baseline, convert, tiny, validate
 from tests.conftest import convqa_dialogue
 from tests.misuse.conftest import (SAMPLE, coqa_argv, copy, one_line, random_bytes, s2s_argv,
@@ -232,7 +232,7 @@ def test_bad_decode_flag(case, s2s_run, tmp_path, capsys, monkeypatch):
     flags, words = DECODE_FAULTS[case]
     (tmp_path / "file").write_text("x", encoding="utf-8")
     decoded = []
-    monkeypatch.setattr(seq2seq.decode, "decode_answers", lambda *a, **k: decoded.append(1))
+    monkeypatch.setattr(seq2seq.predicted, "decode_answers", lambda *a, **k: decoded.append(1))
     argv = with_flags(["--model_path", str(s2s_run), "--input_file", str(SAMPLE / "dev.json"),
                        "--output_file", str(tmp_path / "p.json")],
                       {k: v.format(tmp=tmp_path) for k, v in flags.items()})
