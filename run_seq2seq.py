@@ -15,7 +15,8 @@ import sys
 from typing import Optional, Sequence
 
 from coqa.cli import exit_on_bad_input, explicit_dests
-from seq2seq.arguments import DECODE, dispatcher_help, mode_of, parse_mode_args, parser_for
+from seq2seq.arguments import (DECODE, check_required, dispatcher_help, mode_of, parse_mode_args,
+                               parser_for)
 
 
 @exit_on_bad_input
@@ -27,6 +28,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     args = parse_mode_args(mode, argv)
     explicit = explicit_dests(parser_for(mode), argv)
+    check_required(mode, args)
     # Imported once the flags are parsed: both import torch.
     if mode == DECODE:
         from seq2seq import decode

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from typing import List, Optional, Sequence
 
-from coqa.cli import OneLineParser, add_optimizer_flags, add_resume_flags, add_system_flags
+from coqa.cli import OneLineParser, UsageError, add_optimizer_flags, add_resume_flags, add_system_flags
 from coqa.data.history import HISTORY_CHOICES
 from seq2seq.config import DEFAULT_HISTORY_FORMAT, HISTORY_FORMATS
 
@@ -261,3 +261,17 @@ def parse_mode_args(mode: str, argv: Sequence[str]) -> argparse.Namespace:
                 parser.error(f"{name} is {what} flag, and {doing}")
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args
+
+
+# The flags each program cannot run without (checked before torch is imported).
+REQUIRED = {DECODE: ("model_path", "input_file", "output_file"),
+            FINE_TUNE: ("train_file", "output_dir", "model_name_or_path")}
+
+
+def check_required(mode: str, args: argparse.Namespace) -> None:
+    """One line naming the first required flag of `mode` that is missing."""
+    for flag in REQUIRED[mode]:
+        if not getattr(args, flag):
+            what = ("decoding (see run_seq2seq.py --do_decode --help)" if mode == DECODE else
+                    "fine-tuning (decoding: --do_decode; see run_seq2seq.py --help)")
+            raise UsageError(f"--{flag} is required for {what}")

@@ -11,52 +11,11 @@ Commands: `:reset`, `:history`, `:passage`, `:quit` (see `coqa.repl`).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
-
-import torch
+from typing import Optional, Sequence
 
 from coqa.cli import exit_on_bad_input
-from coqa.data.folders import load_tokenizer
-from coqa.data.text import detokenize
-from coqa.repl import ChatAnswer, chat_dialogue, read_passage_file, run_chat
 from coqa.repl import build_parser as chat_parser
-from seq2seq.config import SourceConfig
-from seq2seq.decoding import DecodeConfig, decode
-from seq2seq.examples import Seq2SeqData, pack_examples
-from seq2seq.loading import load_trained_seq2seq
-from seq2seq.model import Seq2SeqConfig, Seq2SeqModel
-from seq2seq.sources import last_turn_examples
-
-
-@dataclass
-class GenerativeAnswerer:
-    model: Seq2SeqModel
-    tokenizer: object
-    source: SourceConfig
-    decoding: DecodeConfig
-    device: torch.device
-
-    def answer(self, passage: str, history: Sequence[Tuple[str, str]], question: str) -> ChatAnswer:
-        data = pack_examples(last_turn_examples([chat_dialogue(passage, history, question)],
-                                                self.tokenizer, self.source), self.tokenizer)
-        batch = data.batch([0])
-        with torch.inference_mode():
-            output = decode(self.model, batch["source_ids"].to(self.device),
-                            batch["source_mask"].to(self.device), self.decoding, frozenset(),
-                            False)
-        best = output.answers[0]
-        text = detokenize(self.tokenizer.convert_ids_to_tokens(list(best.token_ids)))
-        return ChatAnswer(text, float(best.score), self.window_of(data))
-
-    def window_of(self, data: Seq2SeqData) -> str:
-        """The passage part of the source: after the first [SEP], without the last."""
-        ids = data.source(0)
-        sep = self.tokenizer.sep_token_id
-        window = ids[ids.index(sep) + 1:-1] if sep in ids[:-1] else []
-        text = detokenize(self.tokenizer.convert_ids_to_tokens(window))
-        shown = text if len(text) <= 24 else f"{text[:10]}…{text[-10:]}"
-        return f"window of {len(window)} passage tokens 「{shown}」"
+from coqa.repl import read_passage_file, run_chat
 
 
 def build_parser():
@@ -69,6 +28,16 @@ def build_parser():
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     passage = read_passage_file(args.passage)
+    # Imported once the flags are parsed: a typo is answered without loading torch.
+    import torch
+
+    from coqa.data.folders import load_tokenizer
+    from seq2seq.answerer import GenerativeAnswerer
+    from seq2seq.config import SourceConfig
+    from seq2seq.decoding import DecodeConfig
+    from seq2seq.loading import load_trained_seq2seq
+    from seq2seq.model import Seq2SeqConfig
+
     device = torch.device("cuda" if torch.cuda.is_available() and not args.no_cuda else "cpu")
     tokenizer = load_tokenizer(args.model)
     fallback = Seq2SeqConfig(mask_token_id=tokenizer.mask_token_id,

@@ -28,7 +28,6 @@ from seq2seq.predicted import HistoryRun, answers_writer, history_answerer, hist
 from seq2seq.steps import check_lengths
 
 logger = logging.getLogger("run_seq2seq")
-REQUIRED = ("model_path", "input_file", "output_file")
 
 
 @dataclass(frozen=True)
@@ -142,10 +141,6 @@ def run(args, explicit: AbstractSet[str]) -> int:
     dist = init_distributed(args.no_cuda, args.local_rank)
     setup_logging(log_level(dist))
     logger.info("Decoding parameters %s", args)
-    for flag in REQUIRED:
-        if not getattr(args, flag):
-            raise UsageError(f"--{flag} is required for decoding (see run_seq2seq.py "
-                             f"--do_decode --help)")
     set_seed(args.seed)
     tokenizer = load_tokenizer(args.tokenizer_name or args.model_path,
                                True if args.do_lower_case else None)

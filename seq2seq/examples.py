@@ -55,7 +55,7 @@ import numpy as np
 
 from coqa.data.cache import cache_key, cache_path, load_or_build, tokenizer_fingerprint
 from coqa.data.dialogue import TurnRecord
-from coqa.data.jsonlines import COQA_FILE, JSON_LINES, detect_format
+from coqa.data.jsonlines import COQA_FILE, detect_format
 from coqa.data.text import detokenize, detokenize_segments
 from coqa.data.windows import special_ids
 from coqa.train.dataset import TrainDataset

@@ -13,7 +13,7 @@ from typing import AbstractSet, Any, Dict
 
 import torch
 
-from coqa.cli import (UsageError, check_input_file, check_resume, precision_from,
+from coqa.cli import (check_input_file, check_resume, precision_from,
                       prepare_output_dir, setup_logging, train_config_from)
 from coqa.data.cache import choose_cache_dir
 from coqa.data.files import write_json
@@ -34,7 +34,6 @@ logger = logging.getLogger("run_seq2seq")
 # TrainConfig fields under their s2s-ft flag names, for resume-mismatch messages.
 TRAIN_FLAG_NAMES = {"warmup_steps": "--num_warmup_steps", "max_steps": "--num_training_steps",
                     "num_train_epochs": "--num_training_epochs (0: set by --num_training_steps)"}
-REQUIRED = ("train_file", "output_dir", "model_name_or_path")
 
 
 @dataclass(frozen=True)
@@ -118,10 +117,6 @@ def run(args, explicit: AbstractSet[str]) -> int:
     dist = init_distributed(args.no_cuda, args.local_rank)
     setup_logging(log_level(dist))
     logger.info("Training/evaluation parameters %s", args)
-    for flag in REQUIRED:
-        if not getattr(args, flag):
-            raise UsageError(f"--{flag} is required for fine-tuning (decoding: --do_decode; "
-                             f"see run_seq2seq.py --help)")
     set_seed(args.seed)
     tokenizer = load_tokenizer(args.tokenizer_name or args.model_name_or_path,
                                True if args.do_lower_case else None)

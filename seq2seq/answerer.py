@@ -1,0 +1,47 @@
+"""One dialogue answered by a seq2seq model, turn by turn: what `python -m seq2seq.chat`
+asks (`coqa.repl.Answerer`). The last turn's source is built with the model's earlier
+answers as its history, shaped as the model was trained."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence, Tuple
+
+import torch
+
+from coqa.data.text import detokenize
+from coqa.repl import ChatAnswer, chat_dialogue
+from seq2seq.config import SourceConfig
+from seq2seq.decoding import DecodeConfig, decode
+from seq2seq.examples import Seq2SeqData, pack_examples
+from seq2seq.model import Seq2SeqModel
+from seq2seq.sources import last_turn_examples
+
+
+@dataclass
+class GenerativeAnswerer:
+    model: Seq2SeqModel
+    tokenizer: object
+    source: SourceConfig
+    decoding: DecodeConfig
+    device: torch.device
+
+    def answer(self, passage: str, history: Sequence[Tuple[str, str]], question: str) -> ChatAnswer:
+        data = pack_examples(last_turn_examples([chat_dialogue(passage, history, question)],
+                                                self.tokenizer, self.source), self.tokenizer)
+        batch = data.batch([0])
+        with torch.inference_mode():
+            output = decode(self.model, batch["source_ids"].to(self.device),
+                            batch["source_mask"].to(self.device), self.decoding, frozenset(),
+                            False)
+        best = output.answers[0]
+        text = detokenize(self.tokenizer.convert_ids_to_tokens(list(best.token_ids)))
+        return ChatAnswer(text, float(best.score), self.window_of(data))
+
+    def window_of(self, data: Seq2SeqData) -> str:
+        """The passage part of the source: after the first [SEP], without the last."""
+        ids = data.source(0)
+        sep = self.tokenizer.sep_token_id
+        window = ids[ids.index(sep) + 1:-1] if sep in ids[:-1] else []
+        text = detokenize(self.tokenizer.convert_ids_to_tokens(window))
+        shown = text if len(text) <= 24 else f"{text[:10]}…{text[-10:]}"
+        return f"window of {len(window)} passage tokens 「{shown}」"
