@@ -27,6 +27,7 @@ from coqa.train.optim import count_parameters
 from coqa.train.rng import set_seed
 from seq2seq.config import DEFAULT_HISTORY_FORMAT, SourceConfig
 from seq2seq.examples import load_or_build_examples, log_examples
+from seq2seq.loading import trained_source_config
 from seq2seq.model import Seq2SeqConfig
 from seq2seq.steps import load_seq2seq_model, training_set
 
@@ -72,6 +73,9 @@ def fine_tune_run(args, explicit: AbstractSet[str], tokenizer) -> FineTuneRun:
         max_steps=args.num_training_steps, warmup_steps=args.num_warmup_steps,
         warmup_steps_flag="--num_warmup_steps" if "num_warmup_steps" in explicit else "")
     check_resume(train_config, TRAIN_FLAG_NAMES)
+    if args.resume_from_checkpoint:  # the flags build the examples; say where they differ
+        trained_source_config(args.resume_from_checkpoint, source,
+                              frozenset(dataclasses.asdict(source)))
     return FineTuneRun(
         train_file=args.train_file, output_dir=args.output_dir,
         init_model=args.resume_from_checkpoint or args.model_name_or_path,
@@ -92,7 +96,8 @@ def recorded_args(args, source: SourceConfig) -> Dict[str, Any]:
 
 def fine_tune(run: FineTuneRun, args_dict: Dict[str, Any], dist, tokenizer) -> None:
     """Train on the training file and save the model into the output folder."""
-    output_dir = prepare_output_dir(run.output_dir, True, run.overwrite_output_dir, run.resuming)
+    output_dir = prepare_output_dir(run.output_dir, True, run.overwrite_output_dir, run.resuming,
+                                    starts_from=[run.init_model])
     barrier(dist)
     if dist.is_main:
         write_json(output_dir / "args.json", args_dict)

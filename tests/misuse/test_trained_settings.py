@@ -146,3 +146,18 @@ def test_long_warmup_is_warned_and_warmup_ratio_sets_it(model, cache, tmp_path, 
     one_line(capsys, run_coqa.main(coqa_argv(model, tmp_path / "c", cache, "--do_train",
                                              "--warmup_ratio", "0.1")),
              "--warmup_ratio 0.1", "--warmup_steps 1")
+
+
+def test_seq2seq_resume_names_source_settings_that_differ(s2s_run, model, cache, tmp_path,
+                                                          caplog):
+    import run_seq2seq
+    from tests.misuse.conftest import s2s_argv
+
+    out = copy(s2s_run, tmp_path / "out")
+    argv = s2s_argv(model, out, cache, "--num_training_steps", "4", "--save_steps", "2",
+                    "--resume_from_checkpoint", str(out / "checkpoint-2"), "--history_turns", "0")
+    with caplog.at_level(logging.WARNING):
+        assert run_seq2seq.main(argv) == 0
+    warned = [r.getMessage() for r in caplog.records if "trained with" in r.getMessage()]
+    assert warned == [f"--history_turns 0 given, but the model in {out / 'checkpoint-2'} was "
+                      f"trained with 2: using 0"]
