@@ -451,7 +451,8 @@ def convert(out_dir: os.PathLike | str, overwrite: bool = False) -> Path:
     if _inside_repository(out):
         raise UsageError(f"{out} is inside the repository: converted models (470 MB) belong "
                          f"in a cache folder (default {default_output_dir()})")
-    if out.exists() and not overwrite:
+    empty = out.is_dir() and not any(out.iterdir())
+    if out.exists() and not overwrite and not empty:
         if is_complete(out, version):
             logger.info("%s already holds %s %s converted; nothing to do", out, PACKAGE, version)
             return out

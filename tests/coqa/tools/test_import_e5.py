@@ -206,7 +206,8 @@ def test_real_texts_tokenise_as_the_engine(parts, same, fused_unknowns, empty, f
     assert counts == {"same": same, "fused": fused_unknowns, "empty": empty}
 
 
-def test_second_run_does_nothing_and_foreign_folders_are_refused(folder, tmp_path, capsys):
+def test_second_run_does_nothing_and_foreign_folders_are_refused(folder, tmp_path, capsys,
+                                                                 monkeypatch):
     assert main([str(folder)]) == 0  # complete: returns at once
     assert capsys.readouterr().out.strip() == str(folder)
     mine = tmp_path / "notes"
@@ -215,6 +216,18 @@ def test_second_run_does_nothing_and_foreign_folders_are_refused(folder, tmp_pat
     assert main([str(mine)]) == 2
     assert main([str(mine), "--overwrite"]) == 2
     assert (mine / "thesis.txt").read_text(encoding="utf-8") == "keep me"
+    # An empty folder is accepted (stopped here before writing); no temporary folder is left.
+    (tmp_path / "empty").mkdir()
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args):
+        raise Stop
+    monkeypatch.setattr(import_e5, "_write_folder", stop)
+    with pytest.raises(Stop):
+        main([str(tmp_path / "empty")])
+    assert not list(tmp_path.glob(".tmp-*"))
     assert main([str(REPO / "e5")]) == 2  # never into the repository
     assert not (REPO / "e5").exists()
     errors = capsys.readouterr().err.splitlines()
