@@ -8,7 +8,7 @@ from typing import Sequence, Tuple
 
 import torch
 
-from coqa.data.text import detokenize
+from coqa.data.text import Pieces, detokenize
 from coqa.repl import ChatAnswer, chat_dialogue
 from seq2seq.config import SourceConfig
 from seq2seq.decoding import DecodeConfig, decode
@@ -34,7 +34,8 @@ class GenerativeAnswerer:
                             batch["source_mask"].to(self.device), self.decoding, frozenset(),
                             False)
         best = output.answers[0]
-        text = detokenize(self.tokenizer.convert_ids_to_tokens(list(best.token_ids)))
+        text = detokenize(self.tokenizer.convert_ids_to_tokens(list(best.token_ids)),
+                          pieces=Pieces.of(self.tokenizer))
         return ChatAnswer(text, float(best.score), self.window_of(data))
 
     def window_of(self, data: Seq2SeqData) -> str:
@@ -42,6 +43,7 @@ class GenerativeAnswerer:
         ids = data.source(0)
         sep = self.tokenizer.sep_token_id
         window = ids[ids.index(sep) + 1:-1] if sep in ids[:-1] else []
-        text = detokenize(self.tokenizer.convert_ids_to_tokens(window))
+        text = detokenize(self.tokenizer.convert_ids_to_tokens(window),
+                          pieces=Pieces.of(self.tokenizer))
         shown = text if len(text) <= 24 else f"{text[:10]}…{text[-10:]}"
         return f"window of {len(window)} passage tokens 「{shown}」"

@@ -56,7 +56,7 @@ import numpy as np
 from coqa.data.cache import cache_key, cache_path, load_or_build, tokenizer_fingerprint
 from coqa.data.dialogue import TurnRecord
 from coqa.data.jsonlines import COQA_FILE, detect_format
-from coqa.data.text import detokenize, detokenize_segments
+from coqa.data.text import Pieces, detokenize, detokenize_segments
 from coqa.data.windows import special_ids
 from coqa.train.dataset import TrainDataset
 from seq2seq.config import SourceConfig
@@ -235,8 +235,9 @@ def load_or_build_examples(path: str | Path, tokenizer, config: SourceConfig, tr
 
 def describe_example(data: Seq2SeqData, index: int, tokenizer) -> Tuple[List[str], str]:
     """(source segments, target) of one example as text: does the label say what we think?"""
-    source = detokenize_segments(tokenizer.convert_ids_to_tokens(data.source(index)))
-    target = detokenize(tokenizer.convert_ids_to_tokens(data.target(index)))
+    pieces = Pieces.of(tokenizer)
+    source = detokenize_segments(tokenizer.convert_ids_to_tokens(data.source(index)), pieces)
+    target = detokenize(tokenizer.convert_ids_to_tokens(data.target(index)), pieces=pieces)
     return source, target
 
 

@@ -7,7 +7,7 @@ from typing import Tuple
 
 import numpy as np
 
-from coqa.data.text import join_tokens
+from coqa.data.text import Pieces, join_tokens
 from coqa.extractive.features import FeatureSet
 from coqa.extractive.labels import CLASS_TEXT, NUM_SPECIAL
 
@@ -19,7 +19,8 @@ def decode_feature(features: FeatureSet, index: int, tokenizer) -> Tuple[str, st
     # [CLS] query [SEP] are the type-0 positions before the first type-1 one.
     body = int(np.argmax(features.token_type_ids[index] == 1))
     query_ids = features.input_ids[index, 1:body - 1].tolist()
-    query_text = join_tokens(tokenizer.convert_ids_to_tokens(query_ids))
+    query_text = join_tokens(tokenizer.convert_ids_to_tokens(query_ids),
+                             Pieces.of(tokenizer).metaspace)
     passage = features.passage(index)
     offsets = features.token_offsets[index]
     window = np.flatnonzero(offsets[:, 0] >= 0)

@@ -11,7 +11,7 @@ from transformers import BertTokenizerFast
 
 from coqa.data.text import is_word_char
 from coqa.data.readers import load_dialogues
-from coqa.data.text import detokenize, detokenize_segments, passage_spelling
+from coqa.data.text import Pieces, detokenize, detokenize_segments, join_tokens, passage_spelling
 from tests.conftest import SHARED, require_shared
 
 REPO = Path(__file__).resolve().parents[3]
@@ -116,3 +116,45 @@ def test_passage_spelling_of_decoded_tokens():
     tokens = ["henry", "a", ".", "walsh"]
     assert detokenize(tokens) == "henry a.walsh"
     assert passage_spelling(detokenize(tokens), "Mr. Henry A. Walsh said") == "Henry A. Walsh"
+
+
+# ---- SentencePiece pieces (XLM-R style: "▁" starts a word) -----------------------------
+
+XLMR = Pieces(end="</s>", unk="<unk>", dropped=frozenset({"<s>", "<pad>", "<mask>"}),
+              metaspace=True)
+
+
+def test_sentencepiece_pieces_join_without_spaces_in_chinese():
+    assert join_tokens(["▁中华人民共和国", "成立", "于", "▁1949", "年"], metaspace=True) == \
+        "中华人民共和国成立于1949年"
+    assert join_tokens(["▁hello", ",", "▁world", "▁i", "Phone", "▁12"], metaspace=True) == \
+        "hello,world iPhone 12"
+    assert join_tokens(["▁", "北京"], metaspace=True) == "北京"  # a lone "▁" is dropped
+
+
+def test_sentencepiece_special_tokens_end_and_drop():
+    tokens = ["<s>", "▁北京", "<unk>", "大学", "</s>", "▁后面"]
+    assert detokenize(tokens, pieces=XLMR) == "北京大学"
+    assert detokenize(tokens, unk_text="?", pieces=XLMR) == "北京?大学"
+    assert detokenize_segments(["▁问题", "</s>", "▁段落", "<pad>"], XLMR) == ["问题", "段落"]
+
+
+def test_pieces_of_a_sentencepiece_tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁a", -1.0),
+             ("▁b", -1.0), ("▁", -2.0), ("a", -2.0), ("b", -2.0)]
+    backend = Tokenizer(models.Unigram(vocab, unk_id=3))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, cls_token="<s>", sep_token="</s>",
+                                        pad_token="<pad>", unk_token="<unk>")
+    pieces = Pieces.of(tokenizer)
+    assert pieces == Pieces(end="</s>", unk="<unk>", dropped=frozenset({"<s>", "<pad>"}),
+                            metaspace=True)
+
+
+def test_pieces_of_a_wordpiece_tokenizer(tiny_bert):
+    from coqa.data.folders import load_tokenizer
+
+    assert Pieces.of(load_tokenizer(str(tiny_bert))) == Pieces()
