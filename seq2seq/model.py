@@ -240,9 +240,11 @@ class Seq2SeqModel(nn.Module):
     @classmethod
     def from_pretrained(cls, directory: Union[str, Path], config: Seq2SeqConfig,
                         attn_implementation: str = ATTN_IMPLEMENTATION,
-                        config_file: Optional[Union[str, Path]] = None) -> "Seq2SeqModel":
+                        config_file: Optional[Union[str, Path]] = None,
+                        new_head: bool = False) -> "Seq2SeqModel":
         """Encoder and masked-LM head from a local folder: config.json (or `config_file`)
-        plus model.safetensors or a (possibly legacy) pytorch_model.bin."""
+        plus model.safetensors or a (possibly legacy) pytorch_model.bin. `new_head`: an
+        encoder-only checkpoint gets a new masked-LM head (`weights.load_checked`)."""
         directory = Path(directory)
         config_path = Path(config_file) if config_file else directory / ENCODER_CONFIG_NAME
         if not config_path.is_file():
@@ -252,7 +254,7 @@ class Seq2SeqModel(nn.Module):
         encoder_config = BertConfig.from_json_file(str(config_path))
         mlm = BertForMaskedLM._from_config(encoder_config, attn_implementation=attn_implementation)
         state = normalize_state_dict(read_state_dict(directory))
-        load_checked(mlm, state, directory)
+        load_checked(mlm, state, directory, new_head)
         return cls(mlm, config)
 
     def save(self, directory: Union[str, Path]) -> None:

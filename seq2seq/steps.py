@@ -32,7 +32,7 @@ def load_seq2seq_model(path: str, config: Seq2SeqConfig, trained: bool,
     try:
         if trained:
             return Seq2SeqModel.load(path, fallback=config, config_file=config_file)
-        return Seq2SeqModel.from_pretrained(path, config, config_file=config_file)
+        return Seq2SeqModel.from_pretrained(path, config, config_file=config_file, new_head=True)
     except (ValueError, FileNotFoundError, OSError) as err:
         raise UsageError(str(err).splitlines()[0]) from None
 

@@ -5,6 +5,7 @@ weight tied to the word embeddings; the label-smoothing buffer
 `crit_mask_lm_smoothed.one_hot` is dropped); then a strict, shape-checked load."""
 from __future__ import annotations
 
+import logging
 import pickle
 from pathlib import Path
 from typing import Dict
@@ -14,6 +15,8 @@ from safetensors.torch import load_file
 from transformers import BertForMaskedLM
 
 from coqa.data.folders import first_shape_mismatch
+
+logger = logging.getLogger(__name__)
 
 WEIGHTS_NAME = "model.safetensors"
 LEGACY_WEIGHTS_NAME = "pytorch_model.bin"
@@ -67,11 +70,24 @@ def normalize_state_dict(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tens
     return result
 
 
-def load_checked(mlm: BertForMaskedLM, state: Dict[str, torch.Tensor], directory: Path) -> None:
+HEAD_PREFIX = "cls.predictions."
+
+
+def load_checked(mlm: BertForMaskedLM, state: Dict[str, torch.Tensor], directory: Path,
+                 new_head: bool = False) -> None:
     """Load `state` strictly; a tied output tensor may be absent or equal to its source.
     Raises a ValueError naming the folder and the first key missing, unexpected or of
-    another shape."""
+    another shape. With `new_head`, a checkpoint without any masked-LM head tensor (an
+    encoder-only checkpoint, e.g. a retrieval model) keeps the freshly initialised head of
+    `mlm`, its output weight tied to the word embeddings; said in one log line."""
     state = dict(state)
+    if new_head and not any(key.startswith(HEAD_PREFIX) for key in state):
+        fresh = {k: v for k, v in mlm.state_dict().items()
+                 if k.startswith(HEAD_PREFIX) and k not in TIED_KEYS}
+        state.update(fresh)
+        logger.warning("%s has no masked-LM head: a new one is created (transform initialised "
+                       "at random, output layer tied to the word embeddings, bias 0); it is "
+                       "learned during fine-tuning", directory)
     for key, source in TIED_KEYS.items():
         if key in state and source not in state:
             state[source] = state[key]

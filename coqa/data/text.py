@@ -114,15 +114,17 @@ def detokenize_segments(tokens: Sequence[str], pieces: Pieces = BERT_PIECES) -> 
 
 
 def _folded(text: str) -> Tuple[str, List[int]]:
-    """`text` without whitespace, lower-cased, accents removed; and for each character of
-    the result the index of the character of `text` it came from."""
+    """`text` without whitespace, NFKC-folded (a SentencePiece tokenizer gives "?" for
+    "？"), lower-cased, accents removed; and for each character of the result the index of
+    the character of `text` it came from."""
     chars: List[str] = []
     origin: List[int] = []
     for index, char in enumerate(text):
         if char.isspace():
             continue
-        for piece in unicodedata.normalize("NFD", char.lower()):
-            if unicodedata.category(piece) != "Mn":
+        folded = unicodedata.normalize("NFKC", char).lower()
+        for piece in unicodedata.normalize("NFD", folded):
+            if unicodedata.category(piece) != "Mn" and not piece.isspace():
                 chars.append(piece)
                 origin.append(index)
     return "".join(chars), origin
