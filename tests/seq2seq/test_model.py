@@ -384,3 +384,24 @@ def test_config_file_elsewhere(tmp_path):
     assert torch.equal(loaded.mlm.cls.predictions.bias, model.mlm.cls.predictions.bias)
     with pytest.raises(FileNotFoundError, match="nope.json"):
         Seq2SeqModel.load(tmp_path / "m", config_file=tmp_path / "nope.json")
+
+
+def test_encoder_only_checkpoint_gets_a_new_tied_head(tmp_path, caplog):
+    """A retrieval encoder (BertModel weights, no masked-LM head) can be fine-tuned: the
+    head is created, its output tied to the word embeddings, and the log says so; a trained
+    model's load (Seq2SeqModel.load) stays strict."""
+    import logging
+
+    from transformers import BertModel
+
+    encoder = BertModel(tiny_bert_config())
+    encoder.save_pretrained(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        model = Seq2SeqModel.from_pretrained(tmp_path, tiny_config(), new_head=True)
+    assert any("has no masked-LM head" in r.getMessage() for r in caplog.records)
+    words = model.mlm.bert.embeddings.word_embeddings.weight
+    assert model.mlm.cls.predictions.decoder.weight.data_ptr() == words.data_ptr()
+    assert torch.equal(model.mlm.bert.encoder.layer[0].attention.self.query.weight,
+                       encoder.encoder.layer[0].attention.self.query.weight)
+    with pytest.raises(ValueError, match="cls.predictions"):
+        Seq2SeqModel.from_pretrained(tmp_path, tiny_config())
