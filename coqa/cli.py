@@ -109,6 +109,10 @@ def add_optimizer_flags(group, learning_rate: float) -> None:
     group.add_argument("--adam_epsilon", type=float, default=1e-8, help="AdamW epsilon")
     group.add_argument("--max_grad_norm", type=float, default=1.0,
                        help="gradient clipping norm; <= 0 disables clipping")
+    group.add_argument("--freeze_embeddings", action="store_true",
+                       help="do not train the word-embedding matrix (nor an output layer tied "
+                            "to it): with a large vocabulary (multilingual-e5-small: 96M of its "
+                            "118M parameters) it is most of the optimizer's work")
     group.add_argument("--warmup_ratio", type=float, default=None,
                        help="linear warm-up over this share of all optimizer steps (e.g. 0.1), "
                             "instead of a fixed number of warm-up steps; cannot be combined "
@@ -147,7 +151,7 @@ def train_config_from(args: argparse.Namespace, precision: str, *, num_train_epo
         learning_rate=args.learning_rate, weight_decay=args.weight_decay,
         adam_epsilon=args.adam_epsilon, max_grad_norm=args.max_grad_norm,
         num_train_epochs=num_train_epochs, max_steps=max_steps, warmup_steps=warmup_steps,
-        warmup_ratio=args.warmup_ratio,
+        warmup_ratio=args.warmup_ratio, freeze_word_embeddings=args.freeze_embeddings,
         logging_steps=args.logging_steps, save_steps=args.save_steps, seed=args.seed,
         precision=precision, torch_compile=args.torch_compile,
         resume_from_checkpoint=args.resume_from_checkpoint,

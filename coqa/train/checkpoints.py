@@ -9,7 +9,7 @@ import os
 import pickle
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
@@ -32,7 +32,8 @@ TRAINER_STATE_VERSION = 1
 STATE_KEYS = ("global_step", "epoch", "steps_in_epoch", "total_loss", "num_examples",
               "global_batch_size", "config")
 # TrainConfig fields that shape the optimizer schedule: a resume must not change them.
-SCHEDULE_FIELDS = ("learning_rate", "warmup_steps", "warmup_ratio", "max_steps", "num_train_epochs",
+SCHEDULE_FIELDS = ("learning_rate", "warmup_steps", "warmup_ratio", "freeze_word_embeddings",
+                   "max_steps", "num_train_epochs",
                    "per_device_batch_size", "gradient_accumulation_steps", "seed")
 
 SaveModel = Callable[[nn.Module, Path], None]
@@ -208,8 +209,10 @@ def read_trainer_state(directory: Path) -> Dict[str, Any]:
 def resume_mismatches(state: Dict[str, Any], config: TrainConfig) -> List[Tuple[str, Any, Any]]:
     """(field, checkpoint value, new value) for each schedule-shaping setting that differs."""
     saved = state["config"]
-    return [(name, saved.get(name), getattr(config, name)) for name in SCHEDULE_FIELDS
-            if saved.get(name) != getattr(config, name)]
+    # A field the checkpoint predates had its default then.
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    return [(name, saved.get(name, defaults[name]), getattr(config, name))
+            for name in SCHEDULE_FIELDS if saved.get(name, defaults[name]) != getattr(config, name)]
 
 
 def _load(path: Path, **kwargs) -> Any:

@@ -66,6 +66,7 @@ class TrainConfig:
     resume_from_checkpoint: Optional[str] = None
     ignore_resume_mismatch: bool = False  # resume although the schedule settings changed
     ddp_find_unused_parameters: bool = False
+    freeze_word_embeddings: bool = False  # the word-embedding matrix is not trained
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
 
     def __post_init__(self) -> None:
@@ -79,6 +80,9 @@ class TrainConfig:
             raise ConfigError("give num_train_epochs > 0 or max_steps > 0")
         if self.warmup_ratio is not None and not 0.0 <= self.warmup_ratio <= 1.0:
             raise ConfigError(f"warmup_ratio must be in [0, 1], got {self.warmup_ratio}")
+        if self.freeze_word_embeddings and self.adversarial.method:
+            raise ConfigError("adversarial training perturbs the word embeddings through their "
+                              "gradient: it cannot be combined with frozen word embeddings")
         if self.warmup_steps < 0:
             raise ConfigError(f"warmup_steps must not be negative, got {self.warmup_steps}")
 

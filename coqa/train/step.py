@@ -3,6 +3,7 @@ asked), clipping, the optimizer and scheduler steps. `OptimizerStep` is what the
 and what the benchmarks time."""
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Mapping, Optional
@@ -18,6 +19,8 @@ from coqa.train.config import TrainConfig
 from coqa.train.dataset import TrainDataset
 from coqa.train.distributed import DistInfo
 from coqa.train.optim import build_optimizer, build_scheduler
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,17 @@ def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype
     return AUTOCAST_DTYPES[precision]
 
 
+def freeze_word_embeddings(model: nn.Module, name_fragment: str, log: bool = True) -> None:
+    """Stop training the word-embedding matrix (and an output layer tied to it): on a
+    large vocabulary (250k pieces: 96M of 118M parameters) it is most of the optimizer's
+    work."""
+    weight = find_embedding(model, name_fragment)
+    weight.requires_grad_(False)
+    if log:
+        logger.info("Word embeddings frozen (--freeze_embeddings): %s parameters not trained "
+                    "(and an output layer tied to them)", f"{weight.numel():,}")
+
+
 class OptimizerStep:
     """The model, its wrappers (DDP, torch.compile), optimizer, scheduler and scaler, and
     the computation of one optimizer step over a group of micro-batches."""
@@ -59,6 +73,8 @@ class OptimizerStep:
         self.model = model  # the bare model: saved, probed by PGD
         self.embedding = (find_embedding(model, config.adversarial.embedding_name)
                           if config.adversarial.method else None)
+        if config.freeze_word_embeddings:
+            freeze_word_embeddings(model, config.adversarial.embedding_name, dist.is_main)
         self.optimizer = build_optimizer(model, config)
         self.scheduler = build_scheduler(self.optimizer, config.warmup_for(total_steps), total_steps)
         self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None

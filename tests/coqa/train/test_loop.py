@@ -144,3 +144,32 @@ def test_bf16_runs_and_fp16_needs_cuda(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="fp16"):
             train(toy_model(), ToyDataset(8), make_config(tmp_path, precision="fp16"), no_save)
+
+
+def test_frozen_word_embeddings_are_not_trained_and_the_rest_is():
+    """--freeze_embeddings: the word-embedding matrix keeps its values; the other weights
+    move; the optimizer holds no state for the frozen matrix."""
+    from coqa.train.step import freeze_word_embeddings
+
+    model = torch.nn.Module()
+    model.word_embeddings = torch.nn.Embedding(10, 4)
+    model.head = torch.nn.Linear(4, 1)
+    before = model.word_embeddings.weight.detach().clone()
+    freeze_word_embeddings(model, "word_embeddings", log=False)
+    assert not model.word_embeddings.weight.requires_grad
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    loss = model.head(model.word_embeddings(torch.tensor([1, 2]))).sum()
+    loss.backward()
+    optimizer.step()
+    assert torch.equal(model.word_embeddings.weight, before)
+    assert model.word_embeddings.weight.grad is None
+    assert sum(p.numel() for group in optimizer.param_groups for p in group["params"]) == 5
+
+
+def test_frozen_embeddings_and_adversarial_training_cannot_be_combined(tmp_path):
+    from coqa.data.errors import ConfigError
+    from coqa.train.config import AdversarialConfig, TrainConfig
+
+    with pytest.raises(ConfigError, match="frozen word embeddings"):
+        TrainConfig(output_dir=str(tmp_path), freeze_word_embeddings=True,
+                    adversarial=AdversarialConfig(method="fgm"))
