@@ -74,7 +74,7 @@ def run(args, explicit: AbstractSet[str]) -> int:
     import torch
 
     from coqa.data.files import write_json
-    from coqa.data.folders import load_tokenizer
+    from coqa.data.folders import EXTRACTIVE_MODEL_TYPES, check_model_folder, load_tokenizer
     from coqa.data.trained import EXTRACTIVE, folder_kind
     from coqa.extractive.display import log_features
     from coqa.extractive.loading import (feature_settings, load_model, load_trained_model,
@@ -101,8 +101,10 @@ def run(args, explicit: AbstractSet[str]) -> int:
                    int(dist.device.type == "cuda"), dist.distributed, train_config.precision)
     set_seed(args.seed)
 
+    folder = check_model_folder(model_path, EXTRACTIVE_MODEL_TYPES, args.config_name or None)
     tokenizer = load_tokenizer(args.tokenizer_name or args.model_name_or_path,
                                True if args.do_lower_case else None)
+    folder.check_tokenizer(tokenizer)
     if args.do_train:  # a saved model's settings carry over unless a flag says otherwise
         feature_config = (trained_feature_config(model_path, flag_features, explicit)
                           if folder_kind(model_path) == EXTRACTIVE else flag_features)

@@ -15,7 +15,8 @@ from typing import AbstractSet, Optional
 from coqa.cli import UsageError, check_input_file, check_output_file, setup_logging
 from coqa.data.cache import choose_cache_dir
 from coqa.data.outputs import OutputNames, predict_write_score
-from coqa.data.folders import encoder_max_positions, load_tokenizer
+from coqa.data.folders import (SEQ2SEQ_MODEL_TYPES, check_model_folder, encoder_max_positions,
+                               load_tokenizer)
 from coqa.train.distributed import cleanup_distributed, init_distributed, log_level
 from coqa.train.rng import set_seed
 from seq2seq.arguments import ignored_flags
@@ -142,8 +143,10 @@ def run(args, explicit: AbstractSet[str]) -> int:
     setup_logging(log_level(dist))
     logger.info("Decoding parameters %s", args)
     set_seed(args.seed)
+    folder = check_model_folder(args.model_path, SEQ2SEQ_MODEL_TYPES, args.config_path or None)
     tokenizer = load_tokenizer(args.tokenizer_name or args.model_path,
                                True if args.do_lower_case else None)
+    folder.check_tokenizer(tokenizer)
     if dist.is_main:
         decode_file(decode_run(args, explicit, dist, tokenizer), dist, tokenizer)
     cleanup_distributed()

@@ -17,7 +17,7 @@ from coqa.cli import (check_input_file, check_resume, precision_from,
                       prepare_output_dir, setup_logging, train_config_from)
 from coqa.data.cache import choose_cache_dir
 from coqa.data.files import write_json
-from coqa.data.folders import load_tokenizer
+from coqa.data.folders import SEQ2SEQ_MODEL_TYPES, check_model_folder, load_tokenizer
 from coqa.data.trained import SEQ2SEQ
 from coqa.train.checkpoints import model_saver, save_final
 from coqa.train.config import TrainConfig
@@ -123,8 +123,11 @@ def run(args, explicit: AbstractSet[str]) -> int:
     setup_logging(log_level(dist))
     logger.info("Training/evaluation parameters %s", args)
     set_seed(args.seed)
+    folder = check_model_folder(args.resume_from_checkpoint or args.model_name_or_path,
+                                SEQ2SEQ_MODEL_TYPES, args.config_name or None)
     tokenizer = load_tokenizer(args.tokenizer_name or args.model_name_or_path,
                                True if args.do_lower_case else None)
+    folder.check_tokenizer(tokenizer)
     run_config = fine_tune_run(args, explicit, tokenizer)
     fine_tune(run_config, recorded_args(args, run_config.source), dist, tokenizer)
     cleanup_distributed()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import struct
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from coqa.data.errors import UsageError
 
@@ -36,6 +37,11 @@ def load_tokenizer(path: str, do_lower_case: Optional[bool] = None):
         raise UsageError(f"cannot load a tokenizer from {path}: {err}".splitlines()[0]) from None
     if not tokenizer.is_fast:
         raise UsageError(f"tokenizer in {path} is not a fast tokenizer (offsets are needed)")
+    missing = [name for name in ("cls_token", "sep_token", "pad_token")
+               if getattr(tokenizer, name) is None or getattr(tokenizer, name + "_id") is None]
+    if missing:
+        raise UsageError(f"tokenizer in {path} has no {' / '.join(m[:-6].upper() for m in missing)} "
+                         f"token: both pipelines lay inputs out as CLS query SEP passage SEP PAD...")
     # Special tokens are added on top of the vocabulary file: look at the file's own tokens.
     vocab = tokenizer.backend_tokenizer.get_vocab(with_added_tokens=False)
     if not vocab or (tokenizer.unk_token is not None and tokenizer.unk_token not in vocab):
@@ -83,6 +89,51 @@ def encoder_max_positions(path: str, what: str = "model",
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UsageError(f"{config_path} is not valid JSON: {err}") from None
     return int(config.get("max_position_embeddings", 512))
+
+
+# Encoder families whose folders the pipelines load (config.json's model_type).
+EXTRACTIVE_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "electra", "ernie", "megatron-bert")
+SEQ2SEQ_MODEL_TYPES = ("bert", "unilm")
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """A model folder's config.json, checked to describe an encoder the pipeline loads."""
+
+    config_path: Path
+    vocab_size: Optional[int]
+
+    def check_tokenizer(self, tokenizer) -> None:
+        """Refuse a tokenizer with more tokens than the embedding has rows (another
+        model's tokenizer: ids past the table would index nothing)."""
+        if self.vocab_size is not None and len(tokenizer) > self.vocab_size:
+            raise UsageError(f"the tokenizer has {len(tokenizer)} tokens but {self.config_path} "
+                             f"gives the embedding {self.vocab_size} rows: ids from "
+                             f"{self.vocab_size} up would index nothing (is the tokenizer "
+                             f"another model's?)")
+
+
+def check_model_folder(path: str, model_types: Sequence[str],
+                       config_file: Optional[str] = None) -> ModelFolder:
+    """Refuse, in one line naming the file, a config.json that is missing, unreadable or
+    names an encoder family the pipeline cannot load (before anything reads it)."""
+    config_path = Path(config_file) if config_file else require_folder(path, "model") / "config.json"
+    if not config_path.is_file():
+        raise UsageError(f"model folder {path} has no config.json" if not config_file
+                         else f"{config_file} does not exist")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UsageError(f"{config_path} is not valid JSON: {err}") from None
+    if not isinstance(config, dict):
+        raise UsageError(f"{config_path} is not a model config (not a JSON object)")
+    model_type = config.get("model_type")
+    if model_type is not None and model_type not in model_types:
+        raise UsageError(f"{config_path} describes a {model_type!r} model (architectures "
+                         f"{config.get('architectures')}); this pipeline loads "
+                         f"{', '.join(model_types)} encoders only")
+    rows = config.get("vocab_size")
+    return ModelFolder(config_path, rows if isinstance(rows, int) else None)
 
 
 def first_shape_mismatch(expected: Mapping[str, Any],

@@ -1,0 +1,45 @@
+"""Model folders that cannot work are one line, exit 2, naming the folder or file and what
+is wrong (issue 19): a tokenizer without CLS / SEP / PAD, an embedding smaller than the
+tokenizer's vocabulary, a config.json of an encoder family the pipelines cannot load."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import run_coqa
+import run_seq2seq
+from tests.misuse.conftest import coqa_argv, copy, one_line, s2s_argv
+
+
+def edit_json(path, **changes):
+    values = json.loads(path.read_text(encoding="utf-8"))
+    values.update(changes)
+    path.write_text(json.dumps(values), encoding="utf-8")
+
+
+def run_both(folder, tmp_path, cache):
+    yield run_coqa.main(coqa_argv(folder, tmp_path / "coqa", cache, "--do_train", "--max_steps", "1"))
+    yield run_seq2seq.main(s2s_argv(folder, tmp_path / "s2s", cache, "--num_training_steps", "1"))
+
+
+def test_tokenizer_without_pad_token(model, cache, tmp_path, capsys):
+    folder = copy(model, tmp_path / "model")
+    edit_json(folder / "tokenizer_config.json", pad_token=None)
+    for code in run_both(folder, tmp_path, cache):
+        one_line(capsys, code, f"tokenizer in {folder}", "no PAD token")
+
+
+def test_embedding_smaller_than_the_vocabulary(model, cache, tmp_path, capsys):
+    folder = copy(model, tmp_path / "model")
+    edit_json(folder / "config.json", vocab_size=50)
+    for code in run_both(folder, tmp_path, cache):
+        one_line(capsys, code, str(folder / "config.json"), "embedding 50 rows")
+
+
+@pytest.mark.parametrize("model_type", ["t5", "gpt2"])
+def test_config_of_an_encoder_we_cannot_load(model_type, model, cache, tmp_path, capsys):
+    folder = copy(model, tmp_path / "model")
+    edit_json(folder / "config.json", model_type=model_type, architectures=["Foo"])
+    for code in run_both(folder, tmp_path, cache):
+        one_line(capsys, code, str(folder / "config.json"), f"a {model_type!r} model")
