@@ -32,7 +32,8 @@ def configs_from(args, explicit: AbstractSet[str], cuda_available: bool):
     from coqa.extractive.postprocess import PostprocessConfig
 
     features = FeatureConfig(max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
-                             max_query_length=args.max_query_length, history_len=args.history_len)
+                             max_query_length=args.max_query_length, history_len=args.history_len,
+                             outside_window=args.outside_window)
     model = ModelConfig(middle=args.middle, exact_match=args.exact_match,
                         rtransformer_bidirectional=args.rtransformer_bidirectional)
     post = PostprocessConfig(n_best_size=args.n_best_size, max_answer_length=args.max_answer_length,

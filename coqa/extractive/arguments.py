@@ -7,6 +7,7 @@ import argparse
 from coqa.cli import OneLineParser, add_optimizer_flags, add_resume_flags, add_system_flags
 from coqa.data.history import HISTORY_CHOICES
 from coqa.extractive.config import MIDDLE_KINDS
+from coqa.extractive.labels import OUTSIDE_WINDOW_LABELS
 from coqa.extractive.postprocess import NULL_SCORE_REDUCE
 from coqa.train.config import ADVERSARIAL_METHODS
 
@@ -47,6 +48,12 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max_query_length", type=int, default=64,
                        help="tokens of history + question (the tail is kept)")
     group.add_argument("--history_len", type=int, default=2, help="previous turns in the query")
+    group.add_argument("--outside_window", choices=OUTSIDE_WINDOW_LABELS, default="unknown",
+                       help="training label of a passage window that does not hold the answer "
+                            "span: unknown (无法作答, as the old scripts: every such window "
+                            "teaches 'cannot be answered'), or cls (the CLS token's span, as "
+                            "Hugging Face's run_qa.py: 'not in this window', kept apart from "
+                            "无法作答, which is then learned from unanswerable turns only)")
     group.add_argument("--threads", type=int, default=1, help="processes for preprocessing")
     group.add_argument("--overwrite_cache", action="store_true", help="rebuild cached features")
     group.add_argument("--skip_invalid", action="store_true",

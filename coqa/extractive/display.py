@@ -9,7 +9,7 @@ import numpy as np
 
 from coqa.data.text import Pieces, join_tokens
 from coqa.extractive.features import FeatureSet
-from coqa.extractive.labels import CLASS_TEXT, NUM_SPECIAL
+from coqa.extractive.labels import CLASS_TEXT, CLS_SPAN_CLASS, NUM_SPECIAL
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ def decode_feature(features: FeatureSet, index: int, tokenizer) -> Tuple[str, st
     start, end = int(features.start_positions[index]), int(features.end_positions[index])
     if start < NUM_SPECIAL:
         label_text = CLASS_TEXT[start]
+    elif start == CLS_SPAN_CLASS:
+        label_text = "(not in this window)"
     else:
         label_text = passage[offsets[start - NUM_SPECIAL, 0]:offsets[end - NUM_SPECIAL, 1]]
     return query_text, window_text, label_text

@@ -45,13 +45,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm.auto import tqdm
 
+from coqa.data.errors import ConfigError
 from coqa.data.cache import cache_key, cache_path, load_or_build, tokenizer_fingerprint
 from coqa.data.dialogue import Dialogue, TurnRecord
 from coqa.data.query import (QUERY_SPECIAL_TOKENS, HistoryConfig, QueryCuts, build_query,
                              check_window_room, min_window_length)
 from coqa.data.tokenizing import CHUNK_DIALOGUES, encode_batch, encode_ids
 from coqa.data.windows import char_span_to_tokens, special_ids, window_starts
-from coqa.extractive.labels import (NO_CLASS, NUM_SPECIAL, SPECIAL_CLASS, UNKNOWN_CLASS,
+from coqa.extractive.labels import (CLS_SPAN_CLASS, NO_CLASS, NUM_SPECIAL,
+                                    OUTSIDE_WINDOW_LABELS, SPECIAL_CLASS, UNKNOWN_CLASS,
                                     YES_CLASS)
 from coqa.train.dataset import TrainDataset
 
@@ -68,10 +70,18 @@ class FeatureConfig:
     doc_stride: int = 128       # step between the starts of two passage windows, in tokens
     max_query_length: int = 64  # history + question, keeping the tail
     history_len: int = 2        # previous turns (question + gold answer) in the query
+    # The label of a window that misses the turn's span (or a yes / no turn's rationale):
+    # "unknown" (无法作答, as the old scripts), or "cls" (the CLS token's span: "not in this
+    # window", as Hugging Face's run_qa.py; 无法作答 is then learned from turns the
+    # passage cannot answer only).
+    outside_window: str = "unknown"
 
     def __post_init__(self):
         history = self.history  # checks max_query_length and history_len
         check_window_room(self.max_seq_length, history.max_query_length, self.doc_stride)
+        if self.outside_window not in OUTSIDE_WINDOW_LABELS:
+            raise ConfigError(f"outside_window must be one of {', '.join(OUTSIDE_WINDOW_LABELS)}, "
+                              f"got {self.outside_window!r}")
 
     @property
     def history(self) -> HistoryConfig:
@@ -208,23 +218,24 @@ def _token_ranges(offsets: np.ndarray, spans: Sequence[Optional[Tuple[int, int]]
 
 
 def _window_label(special: Optional[int], evidence: Optional[Tuple[int, int]],
-                  span_tokens: Optional[Tuple[int, int]], start: int, length: int, shift: int
-                  ) -> Tuple[Tuple[int, int], Optional[str]]:
+                  span_tokens: Optional[Tuple[int, int]], start: int, length: int, shift: int,
+                  outside: int = UNKNOWN_CLASS) -> Tuple[Tuple[int, int], Optional[str]]:
     """(start label, end label) of the window of passage tokens [start, start + length),
     and the name of the stat it adds to when the window misses the turn's rationale or span.
 
     `special`: the turn's class if yes / no / unknown; `evidence`: a yes / no turn's
     rationale tokens (CoQA); `span_tokens`: a span turn's first and last token; passage
-    token t of the window is class t + shift - start."""
+    token t of the window is class t + shift - start; `outside`: the class of a window
+    that misses the span or the rationale (UNKNOWN_CLASS or CLS_SPAN_CLASS)."""
     if special is not None:
         if evidence is None or (start <= evidence[1] and evidence[0] < start + length):
             return (special, special), None
-        return (UNKNOWN_CLASS, UNKNOWN_CLASS), "windows_without_rationale"
+        return (outside, outside), "windows_without_rationale"
     if span_tokens is None:
         return (UNKNOWN_CLASS, UNKNOWN_CLASS), None
     if start <= span_tokens[0] and span_tokens[1] < start + length:
         return (span_tokens[0] + shift - start, span_tokens[1] + shift - start), None
-    return (UNKNOWN_CLASS, UNKNOWN_CLASS), "windows_without_span"
+    return (outside, outside), "windows_without_span"
 
 
 def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dialogue],
@@ -240,6 +251,7 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
     text_ids = encode_ids(tokenizer, texts)
     per_turn = 2 if with_answers else 1
     sep_id = special_ids(tokenizer)[1]
+    outside = CLS_SPAN_CLASS if config.outside_window == "cls" else UNKNOWN_CLASS
 
     passage_ids = [e.ids for e in passages]
     passage_lengths = np.array([len(ids) for ids in passage_ids], dtype=np.int64)
@@ -291,7 +303,7 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
             for start in window_starts(num_tokens, window, config.doc_stride):
                 length = min(window, num_tokens - start)
                 label, missed = _window_label(special, evidence, span_tokens, start, length,
-                                              shift)
+                                              shift, outside)
                 if missed:
                     stats[missed] += 1
                 rows.append((example, local, start, length, *label))
@@ -399,12 +411,14 @@ def build_features(dialogues: Sequence[Dialogue], tokenizer, config: FeatureConf
         features.examples.extend(plan.examples)
         row += len(plan.feature_example)
     totals = {name: sum(p.stats[name] for p in plans) for name in plans[0].stats} if plans else {}
+    outside = "unknown" if config.outside_window == "unknown" else "with the CLS span"
     logger.info("Built %d features for %d turns of %d dialogues (%d turns labelled with a span, "
                 "%d of them covering no token; %d windows without the whole span labelled "
-                "unknown; %d yes/no windows missing the rationale labelled unknown)",
+                "%s; %d yes/no windows missing the rationale labelled %s)",
                 len(features), totals.get("turns", 0), len(dialogues),
                 totals.get("span_turns", 0), totals.get("unmappable_spans", 0),
-                totals.get("windows_without_span", 0), totals.get("windows_without_rationale", 0))
+                totals.get("windows_without_span", 0), outside,
+                totals.get("windows_without_rationale", 0), outside)
     # Predicted history and chat build one turn per dialogue per round: their line is DEBUG.
     cuts = sum((plan.query_cuts for plan in plans), QueryCuts())
     logger.log(logging.DEBUG if last_turn_only else logging.INFO, "%s",

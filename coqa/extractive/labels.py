@@ -14,6 +14,11 @@ from coqa.data.dialogue import SPECIAL_TEXT, AnswerKind
 
 YES_CLASS, NO_CLASS, UNKNOWN_CLASS = 0, 1, 2
 NUM_SPECIAL = 3  # class NUM_SPECIAL + j is the token at sequence position j
+# "The answer is not in this window", as Hugging Face's run_qa.py labels it: the span of
+# the CLS token (position 0), which no answer may take (post-processing reads spans of
+# passage tokens only). Used with FeatureConfig(outside_window="cls").
+CLS_SPAN_CLASS = NUM_SPECIAL
+OUTSIDE_WINDOW_LABELS = ("unknown", "cls")
 SPECIAL_KINDS = (AnswerKind.YES, AnswerKind.NO, AnswerKind.UNKNOWN)  # in class order
 SPECIAL_CLASS = {kind: index for index, kind in enumerate(SPECIAL_KINDS)}
 CLASS_TEXT = {index: SPECIAL_TEXT[kind] for index, kind in enumerate(SPECIAL_KINDS)}

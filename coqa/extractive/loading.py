@@ -28,7 +28,8 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.ind
 
 # Feature settings as run_coqa.py's flags name them.
 FEATURE_FLAGS = {"max_seq_length": "--max_seq_length", "doc_stride": "--doc_stride",
-                 "max_query_length": "--max_query_length", "history_len": "--history_len"}
+                 "max_query_length": "--max_query_length", "history_len": "--history_len",
+                 "outside_window": "--outside_window"}
 # ModelConfig fields a flag sets; a saved model keeps its own.
 MODEL_FLAGS = {"middle": "--middle", "exact_match": "--exact_match",
                "rtransformer_bidirectional": "--rtransformer_bidirectional"}
