@@ -21,7 +21,7 @@ from coqa.data.errors import ConfigError
 from coqa.extractive.features import FeatureSet
 from coqa.extractive.labels import FILL_LOGIT, NUM_SPECIAL
 from coqa.train.config import PRECISIONS
-from coqa.train.step import AUTOCAST_DTYPES
+from coqa.train.step import AUTOCAST_DTYPES, autocast_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class InferenceConfig:
 
 
 def _autocast(precision: str, device: torch.device):
-    dtype = AUTOCAST_DTYPES[precision]
+    dtype = autocast_dtype(precision, device) if precision != "fp16" else AUTOCAST_DTYPES[precision]
     if dtype is None:
         return nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)

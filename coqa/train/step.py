@@ -46,7 +46,25 @@ def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype
     """The autocast dtype of a precision on a device (None: fp32, no autocast)."""
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError("fp16 needs a CUDA device; use --precision bf16 or fp32 on this machine")
+    if precision == "bf16" and device.type == "cpu":
+        warn_if_slow_cpu_bf16()
     return AUTOCAST_DTYPES[precision]
+
+
+_warned_slow_bf16 = False
+
+
+def warn_if_slow_cpu_bf16() -> None:
+    """Say once when this CPU has no native bf16 matrix multiply: torch then falls back to
+    a slow kernel, and bf16 autocast is several times slower than fp32 (measured: forward
+    3x, backward 11x on a BERT of hidden 384, docs/BENCHMARKS.md)."""
+    global _warned_slow_bf16
+    supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    if _warned_slow_bf16 or supported is None or supported():
+        return
+    _warned_slow_bf16 = True
+    logger.warning("--bf16 on this CPU: it has no native bf16 matrix multiply, so bf16 is "
+                   "several times slower than fp32 here; drop --bf16 to train in fp32")
 
 
 def freeze_word_embeddings(model: nn.Module, name_fragment: str, log: bool = True) -> None:

@@ -173,3 +173,16 @@ def test_frozen_embeddings_and_adversarial_training_cannot_be_combined(tmp_path)
     with pytest.raises(ConfigError, match="frozen word embeddings"):
         TrainConfig(output_dir=str(tmp_path), freeze_word_embeddings=True,
                     adversarial=AdversarialConfig(method="fgm"))
+
+
+def test_slow_cpu_bf16_is_said_once(monkeypatch, caplog):
+    """On a CPU without native bf16 matmuls, --bf16 is slower than fp32: one warning."""
+    import coqa.train.step as step_module
+
+    monkeypatch.setattr(step_module, "_warned_slow_bf16", False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False,
+                        raising=False)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            assert step_module.autocast_dtype("bf16", torch.device("cpu")) == torch.bfloat16
+    assert len([r for r in caplog.records if "no native bf16" in r.getMessage()]) == 1
