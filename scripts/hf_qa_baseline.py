@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
              "preprocessing processes, here preprocessing is batched Rust calls)")
     add("--skip_invalid", action="store_true",
         help="leave out (and log) invalid turns instead of stopping, as run_coqa.py does")
+    add("--freeze_embeddings", action="store_true",
+        help="do not train the word embeddings (as run_coqa.py --freeze_embeddings)")
     add("--no_cuda", action="store_true", help="run on CPU even with a GPU")
     return parser
 
@@ -304,6 +306,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     device = torch.device("cuda" if torch.cuda.is_available() and not args.no_cuda else "cpu")
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
     model = AutoModelForQuestionAnswering.from_pretrained(args.model_name_or_path).to(device)
+    if args.freeze_embeddings:  # as run_coqa.py --freeze_embeddings: the word embeddings only
+        model.get_input_embeddings().weight.requires_grad_(False)
     if args.train_file:
         train(model, tokenizer, args, device)
     if args.predict_file:
