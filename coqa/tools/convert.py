@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from coqa.cli import exit_on_bad_input, setup_logging
 from coqa.data.convqa_format import occurrences
-from coqa.data.errors import DataError
+from coqa.data.errors import DataError, UsageError
 from coqa.data.readers import read_json
 
 logger = logging.getLogger(__name__)
@@ -94,14 +94,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", required=True, help="SQuAD-style JSON (CMRC 2018, DRCD)")
     parser.add_argument("--output", required=True, help="ConvQA_CN v3.0 JSON to write")
     parser.add_argument("--domain", required=True, help='Source of every dialogue, e.g. "百科"')
+    parser.add_argument("--paragraphs", default="",
+                        help="keep only these paragraphs (dialogues), in file order, as "
+                             "FIRST:END (Python slice: 0:60, 60:120, 200:); default all")
     return parser
+
+
+def paragraph_slice(text: str) -> slice:
+    """--paragraphs FIRST:END as a slice; one UsageError line when it is not one."""
+    if not text:
+        return slice(None)
+    parts = text.split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        first, end = (int(p) if p else None for p in parts)
+    except ValueError:
+        raise UsageError(f"--paragraphs {text}: give FIRST:END, e.g. 0:60") from None
+    if (first is not None and first < 0) or (end is not None and end < 0):
+        raise UsageError(f"--paragraphs {text}: counts from 0, no negative positions")
+    return slice(first, end)
 
 
 @exit_on_bad_input
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
+    keep = paragraph_slice(args.paragraphs)
     converted, moved = convert_squad(args.input, args.domain)
+    converted["data"] = converted["data"][keep]
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as out:
         json.dump(converted, out, ensure_ascii=False, indent=1)
