@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
+# Extra pytest flags, e.g. `make test PYTEST_FLAGS=--durations=20` (CI does).
+PYTEST_FLAGS ?=
 
 .PHONY: demo test clean-venv
 
@@ -15,7 +17,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests $(PYTEST_FLAGS)
 
 demo: $(VENV)/.installed
 	bash scripts/demo.sh $(PY)
