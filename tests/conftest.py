@@ -3,9 +3,17 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import pytest
+
+# One intra-op thread for torch and numpy here and in every subprocess a test starts (read
+# when torch is first imported, after this file). The tests' models are tiny: a second
+# thread gains them little on idle cores, and on a busy machine every operation waits for
+# the thread that is not scheduled (an evaluation of the sample dev set took 3-22 s with
+# two threads at load 4 against 1-2 s with one). A value set outside is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
