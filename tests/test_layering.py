@@ -102,27 +102,34 @@ def test_the_rules_see_imports_inside_functions():
     assert "evaluate.read_gold" in imported_modules(source)
 
 
-def test_seq2seq_entry_script_loads_no_extractive_module():
+@pytest.fixture(scope="module")
+def loaded_after_import():
+    """{module: the coqa.extractive and coqa.tools modules loaded once it is imported}, from
+    one fresh interpreter (it starts torch once, not once a module): run_seq2seq first,
+    then seq2seq.chat. Imports only add to sys.modules, so nothing loaded after both means
+    nothing loaded by either alone."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import importlib, json, sys; found = {}\n"
+            "for name in ('run_seq2seq', 'seq2seq.chat'):\n"
+            "    importlib.import_module(name)\n"
+            "    found[name] = sorted(m for m in sys.modules\n"
+            "                         if m.startswith(('coqa.extractive', 'coqa.tools')))\n"
+            "print(json.dumps(found))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    return json.loads(out)
+
+
+def test_seq2seq_entry_script_loads_no_extractive_module(loaded_after_import):
     """What the rules mean at run time: importing run_seq2seq loads no coqa.extractive."""
-    import subprocess
-    import sys
-
-    code = ("import sys, run_seq2seq; "
-            "print(sorted(m for m in sys.modules if m.startswith(('coqa.extractive', 'coqa.tools'))))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                         text=True, check=True).stdout.strip()
-    assert out == "[]"
+    assert loaded_after_import["run_seq2seq"] == []
 
 
-def test_seq2seq_chat_loads_no_extractive_module():
-    import subprocess
-    import sys
-
-    code = ("import sys, seq2seq.chat; "
-            "print(sorted(m for m in sys.modules if m.startswith(('coqa.extractive', 'coqa.tools'))))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                         text=True, check=True).stdout.strip()
-    assert out == "[]"
+def test_seq2seq_chat_loads_no_extractive_module(loaded_after_import):
+    assert loaded_after_import["seq2seq.chat"] == []
 
 
 @pytest.mark.parametrize("folder", [*PACKAGES, "scripts"])
