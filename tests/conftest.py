@@ -110,6 +110,24 @@ def tiny_bert(tiny_bert_factory) -> Path:
     return tiny_bert_factory()
 
 
+@pytest.fixture(scope="session")
+def trained_extractive(tiny_bert_factory, tmp_path_factory) -> Path:
+    """run_coqa.py's model after one training step on the sample data (128 tokens, stride
+    48) over a tiny BERT whose vocabulary also covers PASSAGE, dropout 0: trained heads
+    (evaluation and chat refuse random ones) for the tests that only evaluate, predict or
+    chat with a model. Read it, never write it."""
+    import run_coqa
+
+    encoder = tiny_bert_factory(extra_texts=(PASSAGE,), dropout=0.0)
+    out = tmp_path_factory.mktemp("trained_extractive") / "model"
+    assert run_coqa.main(["--model_type", "bert", "--model_name_or_path", str(encoder),
+                          "--do_train", "--train_file", str(SAMPLE_TEXTS[0]),
+                          "--output_dir", str(out), "--max_seq_length", "128",
+                          "--doc_stride", "48", "--max_steps", "1", "--save_steps", "0",
+                          "--cache_dir", str(out.parent / "cache"), "--no_cuda"]) == 0
+    return out
+
+
 def tiny_bert_config(vocab_size: int, dropout: float = 0.1, **overrides):
     """The in-memory twin for model unit tests (64 positions): a transformers BertConfig."""
     from transformers import BertConfig

@@ -13,7 +13,6 @@ import time
 
 import pytest
 
-import run_coqa
 import run_seq2seq
 from coqa.chat import main as chat_main
 from tests.conftest import PASSAGE, REPO
@@ -91,15 +90,9 @@ def encoder(tiny_bert_factory):
 
 
 @pytest.fixture(scope="module")
-def extractive_model(encoder, tmp_path_factory):
-    """Chat needs trained heads: one training step is enough to have them."""
-    out = tmp_path_factory.mktemp("chat_coqa") / "model"
-    assert run_coqa.main(["--model_type", "bert", "--model_name_or_path", str(encoder),
-                          "--do_train", "--train_file", "data/sample/train.json",
-                          "--output_dir", str(out), "--max_seq_length", "128",
-                          "--doc_stride", "48", "--max_steps", "1", "--save_steps", "0",
-                          "--cache_dir", str(out.parent / "cache"), "--no_cuda"]) == 0
-    return out
+def extractive_model(trained_extractive):
+    """Chat needs trained heads: one training step is enough to have them (tests/conftest.py)."""
+    return trained_extractive
 
 
 @pytest.fixture(scope="module")

@@ -25,13 +25,10 @@ ROW_FIELDS = ("input_ids", "token_type_ids", "attention_mask", "token_offsets",
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tiny_bert_factory, tmp_path_factory):
-    """A tiny model with trained heads (one step: evaluation refuses random heads)."""
-    encoder = tiny_bert_factory((SAMPLE / "train.json", DEV), dropout=0.0)
-    out = tmp_path_factory.mktemp("history_model") / "model"
-    assert run(encoder, out, "--do_train", "--train_file", str(SAMPLE / "train.json"),
-               "--max_steps", "1", "--save_steps", "0") == 0
-    return out
+def tiny_model(trained_extractive):
+    """A tiny model with trained heads (one step: evaluation refuses random heads), shared
+    with the chat tests (tests/conftest.py)."""
+    return trained_extractive
 
 
 def run(model, out, *extra, predict_file=DEV):
