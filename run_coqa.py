@@ -83,7 +83,8 @@ def run(args, explicit: AbstractSet[str]) -> int:
     from coqa.extractive.steps import (DataSettings, during_training_evaluator, load_features,
                                        resolve_data_file)
     from coqa.train.checkpoints import model_saver, save_final
-    from coqa.train.distributed import barrier, cleanup_distributed, init_distributed, log_level
+    from coqa.train.distributed import (barrier, cleanup_distributed, init_distributed, log_level,
+                                        main_rank_alone)
     from coqa.train.loop import train
     from coqa.train.optim import count_parameters
     from coqa.train.rng import set_seed
@@ -91,7 +92,7 @@ def run(args, explicit: AbstractSet[str]) -> int:
     flag_features, model_config, post_config, train_config, inference = configs_from(
         args, explicit, torch.cuda.is_available())
     check_resume(train_config, {})
-    dist = init_distributed(args.no_cuda, args.local_rank)
+    dist = init_distributed(args.no_cuda, args.local_rank, args.ddp_timeout)
     setup_logging(log_level(dist))
     model_path = args.resume_from_checkpoint or args.model_name_or_path
     output_dir = prepare_output_dir(args.output_dir, args.do_train, args.overwrite_output_dir,
@@ -132,19 +133,20 @@ def run(args, explicit: AbstractSet[str]) -> int:
         log_features(train_features, tokenizer, count=3)
         model.to(dist.device)
         evaluate_fn = None
-        if args.evaluate_during_training and dist.is_main:
+        if args.evaluate_during_training:  # rank 0 evaluates; the others wait in a barrier
             predict_file = resolve_data_file(args.data_dir, args.predict_file, "--predict_file")
-            evaluate_fn = during_training_evaluator(
+            evaluate_fn = main_rank_alone(dist, lambda: during_training_evaluator(
                 model, load_features(predict_file, "dev", tokenizer, data), predict_file,
-                output_dir, inference, post_config, dist.device)
+                output_dir, inference, post_config, dist.device))
         save_model = model_saver(tokenizer, args_dict, EXTRACTIVE, feature_settings(feature_config))
         train(model, train_features, train_config, save_model, dist=dist, evaluate_fn=evaluate_fn)
         if dist.is_main:
             save_final(save_model, model, output_dir)
 
-    if (args.do_eval or args.do_predict) and dist.is_main:
-        all_results = evaluate_targets(args, explicit, model, output_dir, tokenizer, data,
-                                       inference, post_config, dist.device)
+    if args.do_eval or args.do_predict:  # on rank 0; the others wait outside any collective
+        all_results = main_rank_alone(dist, lambda: evaluate_targets(
+            args, explicit, model, output_dir, tokenizer, data, inference, post_config,
+            dist.device))
         if all_results:
             write_json(output_dir / "eval_results.json",
                        all_results["final"] if list(all_results) == ["final"] else all_results)

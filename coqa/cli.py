@@ -88,6 +88,11 @@ def add_system_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int, default=-1,
                        help="set by the old torch.distributed.launch (which spells it "
                             "--local-rank since torch 2.0); torchrun uses LOCAL_RANK")
+    group.add_argument("--ddp_timeout", type=float, default=3 * 3600,
+                       help="under torchrun: seconds a process waits for the others, in a "
+                            "collective or while rank 0 evaluates, decodes or writes alone "
+                            "(default 10800; NCCL's own default, 600, is too short for a "
+                            "full evaluation)")
     group.add_argument("--fp16", action="store_true", help="fp16 autocast with GradScaler (GPU)")
     group.add_argument("--fp16_opt_level", default="O1",
                        help="accepted for compatibility and ignored; native AMP is used")

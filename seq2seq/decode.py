@@ -17,7 +17,7 @@ from coqa.data.cache import choose_cache_dir
 from coqa.data.outputs import OutputNames, predict_write_score
 from coqa.data.folders import (SEQ2SEQ_MODEL_TYPES, check_model_folder, encoder_max_positions,
                                load_tokenizer)
-from coqa.train.distributed import cleanup_distributed, init_distributed, log_level
+from coqa.train.distributed import cleanup_distributed, init_distributed, log_level, main_rank_alone
 from coqa.train.rng import set_seed
 from seq2seq.arguments import ignored_flags
 from seq2seq.config import DEFAULT_HISTORY_FORMAT, SourceConfig
@@ -139,7 +139,7 @@ def decode_file(run: DecodeRun, dist, tokenizer) -> None:
 
 def run(args, explicit: AbstractSet[str]) -> int:
     """Decode as the parsed flags say; `explicit`: the dests given on the command line."""
-    dist = init_distributed(args.no_cuda, args.local_rank)
+    dist = init_distributed(args.no_cuda, args.local_rank, args.ddp_timeout)
     setup_logging(log_level(dist))
     logger.info("Decoding parameters %s", args)
     set_seed(args.seed)
@@ -147,7 +147,8 @@ def run(args, explicit: AbstractSet[str]) -> int:
     tokenizer = load_tokenizer(args.tokenizer_name or args.model_path,
                                True if args.do_lower_case else None)
     folder.check_tokenizer(tokenizer)
-    if dist.is_main:
-        decode_file(decode_run(args, explicit, dist, tokenizer), dist, tokenizer)
+    # Rank 0 decodes alone; under torchrun the others wait outside any collective.
+    main_rank_alone(dist, lambda: decode_file(decode_run(args, explicit, dist, tokenizer), dist,
+                                              tokenizer))
     cleanup_distributed()
     return 0

@@ -119,7 +119,7 @@ def fine_tune(run: FineTuneRun, args_dict: Dict[str, Any], dist, tokenizer) -> N
 
 def run(args, explicit: AbstractSet[str]) -> int:
     """Fine-tune as the parsed flags say; `explicit`: the dests given on the command line."""
-    dist = init_distributed(args.no_cuda, args.local_rank)
+    dist = init_distributed(args.no_cuda, args.local_rank, args.ddp_timeout)
     setup_logging(log_level(dist))
     logger.info("Training/evaluation parameters %s", args)
     set_seed(args.seed)

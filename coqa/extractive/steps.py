@@ -2,6 +2,7 @@
 evaluation. Each takes small typed values, never `args`."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,9 +51,11 @@ def load_features(data_file: str, split: str, tokenizer, settings: DataSettings,
     """Read, validate and featurise one file (through the keyed cache).
 
     Under DDP the main rank builds (or loads) the cache first and the others wait, then
-    load it, so features are built once and the cache file is written by one process."""
+    load it, so features are built once and the cache file is written by one process
+    (with --overwrite_cache too: the others read what the main rank has just rebuilt)."""
     if dist is not None and not dist.is_main:
         barrier(dist)
+        settings = dataclasses.replace(settings, overwrite_cache=False)
     features = _read_and_featurise(data_file, split, tokenizer, settings)
     if dist is not None and dist.is_main:
         barrier(dist)

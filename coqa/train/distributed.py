@@ -2,6 +2,13 @@
 
 A single-process run and a DDP run go through the same code: `init_distributed` returns a
 `DistInfo` that says who we are; only the main rank (rank 0) writes files and logs at INFO.
+
+Rank 0 also works alone at times: it builds the feature cache, evaluates during training,
+runs the final evaluation and decodes. The other ranks must not wait for it inside a
+collective of the training group, whose timeout (NCCL's default: 10 minutes) would kill
+the job. They wait in `barrier` instead, a barrier of a second, CPU-only (gloo) group whose
+timeout is `--ddp_timeout` (default 3 hours); `main_rank_alone` wraps such work. The
+training group gets the same timeout, so a slow all-reduce is not fatal either.
 """
 from __future__ import annotations
 
@@ -9,10 +16,19 @@ import gc
 import logging
 import os
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable, Optional, TypeVar
 
 import torch
 import torch.distributed as torch_dist
 
+from coqa.data.errors import ConfigError
+
+# How long a rank waits for the others, in a collective or while rank 0 works alone
+# (--ddp_timeout): a full ConvQA_CN evaluation or decoding on one GPU, with room to spare.
+DEFAULT_TIMEOUT_S = 3 * 3600
+T = TypeVar("T")
+_WAIT_GROUP = None  # the gloo group of `barrier`, set by init_distributed
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -34,13 +50,19 @@ def single_process(device: torch.device | str = "cpu") -> DistInfo:
     return DistInfo(rank=0, local_rank=-1, world_size=1, device=torch.device(device), is_main=True)
 
 
-def init_distributed(no_cuda: bool = False, local_rank: int = -1) -> DistInfo:
+def init_distributed(no_cuda: bool = False, local_rank: int = -1,
+                     timeout_s: float = DEFAULT_TIMEOUT_S,
+                     collective_timeout_s: Optional[float] = None) -> DistInfo:
     """Read LOCAL_RANK / RANK / WORLD_SIZE (set by torchrun) and join the process group.
 
     `local_rank` is the value of an old-style `--local_rank` flag; the LOCAL_RANK
     environment variable wins when both are present. Backend: nccl on CUDA, gloo on CPU.
     Without any of these, returns a single-process `DistInfo` (CUDA if available).
+    `timeout_s` (--ddp_timeout): how long `barrier` waits for rank 0 working alone, and
+    the training group's timeout unless `collective_timeout_s` says otherwise (tests make
+    that one short to show that waiting for rank 0 does not depend on it).
     """
+    global _WAIT_GROUP
     if "LOCAL_RANK" in os.environ:
         local_rank = int(os.environ["LOCAL_RANK"])
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -54,7 +76,15 @@ def init_distributed(no_cuda: bool = False, local_rank: int = -1) -> DistInfo:
     else:
         device = torch.device("cpu")
     if world_size > 1 and not torch_dist.is_initialized():
-        torch_dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        if timeout_s <= 0 or (collective_timeout_s is not None and collective_timeout_s <= 0):
+            raise ConfigError(f"--ddp_timeout must be a positive number of seconds, got "
+                              f"{timeout_s}")
+        collective = timeout_s if collective_timeout_s is None else collective_timeout_s
+        torch_dist.init_process_group(backend="nccl" if use_cuda else "gloo",
+                                      timeout=timedelta(seconds=collective))
+        # Waiting ranks sit in this group's barrier: on the CPU, outside NCCL (no GPU
+        # spinning, no NCCL watchdog), for up to timeout_s.
+        _WAIT_GROUP = torch_dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout_s))
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world_size, device=device,
                     is_main=rank == 0)
 
@@ -65,9 +95,22 @@ def log_level(info: DistInfo) -> int:
 
 
 def barrier(info: DistInfo) -> None:
-    """Wait for every rank; a no-op in a single-process run."""
+    """Wait for every rank, for up to --ddp_timeout (outside the training group, see the
+    module docstring); a no-op in a single-process run."""
     if info.distributed and torch_dist.is_initialized():
-        torch_dist.barrier()
+        if _WAIT_GROUP is not None:
+            torch_dist.barrier(group=_WAIT_GROUP)
+        else:  # a process group that someone else set up
+            torch_dist.barrier()
+
+
+def main_rank_alone(info: DistInfo, work: Callable[[], T]) -> Optional[T]:
+    """Run `work` on the main rank only while the other ranks wait in `barrier`; every
+    rank returns once the main rank is done (the others get None). For evaluation and
+    decoding, which would otherwise leave the other ranks inside a collective."""
+    result = work() if info.is_main else None
+    barrier(info)
+    return result
 
 
 def cleanup_distributed() -> None:
@@ -78,7 +121,12 @@ def cleanup_distributed() -> None:
     "terminate called without an active exception" (seen with torch 2.13, gloo): collect
     it first, then wait for every rank (rank 0 may still be writing files).
     """
+    global _WAIT_GROUP
     if torch_dist.is_initialized():
         gc.collect()
-        torch_dist.barrier()
+        if _WAIT_GROUP is not None:
+            torch_dist.barrier(group=_WAIT_GROUP)
+        else:
+            torch_dist.barrier()
         torch_dist.destroy_process_group()
+        _WAIT_GROUP = None

@@ -21,9 +21,10 @@ The caller provides:
     way into `directory` (`checkpoints.model_saver`). Checkpoints are written to a
     temporary folder and renamed, so `directory` is never the final name.
   * optionally `evaluate_fn(global_step) -> dict | None`, run on the main rank after each
-    checkpoint; returned numbers are logged and sent to TensorBoard. The random state is
-    put back afterwards and the model set back to train mode, so evaluating during
-    training does not change what training does.
+    checkpoint while the other ranks wait in `distributed.barrier`; returned numbers are
+    logged and sent to TensorBoard. The random state is put back afterwards and the model
+    set back to train mode, so evaluating during training does not change what training
+    does.
   * for resuming: load the model weights from the checkpoint folder (the way `save_model`
     wrote them) BEFORE calling `train`, and set `TrainConfig.resume_from_checkpoint` to
     that folder; the loop restores the optimizer, scheduler, scaler, random states, step
@@ -46,7 +47,7 @@ from coqa.train.checkpoints import (Progress, SaveModel, latest_checkpoint,
                                     remove_interrupted_saves, restore, save_checkpoint)
 from coqa.train.config import TrainConfig, TrainResult
 from coqa.train.dataset import TrainDataset
-from coqa.train.distributed import DistInfo, single_process
+from coqa.train.distributed import DistInfo, barrier, single_process
 from coqa.train.meter import Meter
 from coqa.train.optim import linear_warmup_decay
 from coqa.train.order import accumulation_groups, epoch_batches, steps_per_epoch, total_steps
@@ -192,6 +193,9 @@ class _Loop:
             progress.total_loss += meter.flush(dist)  # so trainer_state.json holds the loss so far
             save_checkpoint(self.step, progress, self.save_model)
             self._evaluate(number)
+            # The other ranks wait here, outside the training group's collectives, while
+            # rank 0 writes and evaluates, however long that takes (up to --ddp_timeout).
+            barrier(dist)
             meter.start += time.perf_counter() - paused  # throughput counts training time only
 
     def _evaluate(self, number: int) -> None:
