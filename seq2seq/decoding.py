@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import AbstractSet, List, Mapping, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 
 from coqa.data.errors import ConfigError
 from seq2seq.model import Seq2SeqModel
@@ -146,23 +147,48 @@ def ngram_bans(sequences: Sequence[Sequence[int]], n: int,
     return sorted(bans)
 
 
+def ngram_ban_mask(tokens: torch.Tensor, n: int, ignore: Optional[torch.Tensor],
+                   vocab: int) -> torch.Tensor:
+    """`ngram_bans` on the device, for every row at once: (hyps, length) token ids ->
+    (hyps, vocab) bool, True where appending the token would repeat an n-gram of the row.
+    `ignore`: the ignored ids as a 1-D tensor on the same device (None: none)."""
+    hyps, length = tokens.shape
+    banned = torch.zeros((hyps, vocab), dtype=torch.bool, device=tokens.device)
+    if length < n:
+        return banned
+    windows = tokens.unfold(1, n, 1)  # (hyps, length - n + 1, n)
+    prefix = tokens[:, length - n + 1:]  # (hyps, n - 1): the n-gram being extended
+    repeats = (windows[..., :n - 1] == prefix[:, None, :]).all(dim=-1)  # (hyps, windows)
+    following = windows[..., n - 1]  # (hyps, windows): the token that completed the n-gram
+    if ignore is not None:
+        repeats &= ~torch.isin(following, ignore)
+        repeats &= ~torch.isin(prefix, ignore).any(dim=-1, keepdim=True)
+    # A token may follow several matching windows: count, then compare (no races).
+    hits = torch.zeros((hyps, vocab), dtype=torch.int32, device=tokens.device)
+    hits.scatter_add_(1, following, repeats.to(torch.int32))
+    return hits > 0
+
+
 def _constrain(log_probs: torch.Tensor, j: int, tokens: torch.Tensor, config: DecodeConfig,
-               sep_id: int, ignore_ids: AbstractSet[int]) -> None:
-    """In place on (hyps, vocab): no [SEP] before min_len, n-gram blocking."""
+               sep_id: int, ignore: Optional[torch.Tensor]) -> None:
+    """In place on (hyps, vocab): no [SEP] before min_len, n-gram blocking; on the device."""
     if j < config.min_len:
         log_probs[:, sep_id] = -math.inf
     if config.forbid_duplicate_ngrams and j >= config.ngram_size:
-        bans = ngram_bans(tokens.tolist(), config.ngram_size, ignore_ids)
-        if bans:
-            rows, columns = torch.tensor(bans, device=log_probs.device).unbind(dim=1)
-            log_probs[rows, columns] = -math.inf
+        banned = ngram_ban_mask(tokens, config.ngram_size, ignore, log_probs.shape[1])
+        log_probs.masked_fill_(banned, -math.inf)
 
 
 def search(stepper, batch: int, config: DecodeConfig, sep_id: int,
            ignore_ids: AbstractSet[int] = frozenset(), nbest: bool = False,
            device: torch.device | str = "cpu") -> DecodeOutput:
     """Beam search (beam 1 = greedy) over `stepper`, whose `step(j, tokens, parents)`
-    gives (batch * beam, vocab) log-probabilities; see the module docstring."""
+    gives (batch * beam, vocab) log-probabilities; see the module docstring.
+
+    Every per-step state stays on the device: the live flags, the scores, the finished
+    hypotheses (kept as each step's tokens and `ended` flags, read back once at the end)
+    and each source's bar to enter its K best records. The one read on the host per step
+    is "is anything still live?"."""
     beam = config.beam_size
     scores = torch.full((batch, beam), -math.inf, device=device)
     scores[:, 0] = 0.0  # the beams of a source start as one hypothesis
@@ -170,13 +196,18 @@ def search(stepper, batch: int, config: DecodeConfig, sep_id: int,
     live = torch.isfinite(scores)  # (hyps,) may be continued
     tokens = torch.zeros((batch * beam, 0), dtype=torch.long, device=device)
     first_hyp = torch.arange(batch, device=device)[:, None] * beam  # (batch, 1)
-    records: List[List[Tuple[Tuple[int, ...], float, int]]] = [[] for _ in range(batch)]
+    ignore = (torch.tensor(sorted(ignore_ids), dtype=torch.long, device=device)
+              if ignore_ids else None)
+    # The K best record scores of each source after the length penalty, best first; -inf
+    # fills the places of missing records. float64, as the ranking of the records.
+    best = torch.full((batch, beam), -math.inf, dtype=torch.float64, device=device)
+    finished: List[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # per step
     parents, steps = None, 0
     for j in range(config.max_tgt_length):
         log_probs = stepper.step(j, tokens, parents).clone()  # (hyps, vocab)
         steps += 1
         vocab = log_probs.shape[1]
-        _constrain(log_probs, j, tokens, config, sep_id, ignore_ids)
+        _constrain(log_probs, j, tokens, config, sep_id, ignore)
         candidates = (scores[:, None] + log_probs).masked_fill(~live[:, None], -math.inf)
         top_scores, top_index = candidates.view(batch, beam * vocab).topk(beam, dim=1)
         parents = (first_hyp + top_index // vocab).view(-1)  # (hyps,)
@@ -185,44 +216,64 @@ def search(stepper, batch: int, config: DecodeConfig, sep_id: int,
         scores = top_scores.view(-1)
         ended = torch.isfinite(scores) & (new_tokens == sep_id)
         live = torch.isfinite(scores) & (new_tokens != sep_id)
-        if ended.any():
-            _record(records, tokens, scores, ended, beam, ended=True)
-        live &= _may_still_rank(records, scores, j + 1, config, batch)
-        if not live.any():
+        finished.append((tokens, scores, ended))
+        best = _best_records(best, scores, ended, j + 1, config)
+        live &= _may_still_rank(best, scores, j + 1, config)
+        if not live.any():  # the step's one host sync
             break
-    if live.any():  # max_tgt_length reached: the live hypotheses compete unfinished
-        _record(records, tokens, scores, live, beam, ended=False)
+    records = _read_records(finished, live, batch, beam)
     return DecodeOutput([_answer(r, config, nbest) for r in records], steps)
 
 
-def _may_still_rank(records, scores: torch.Tensor, length: int, config: DecodeConfig,
-                    batch: int) -> torch.Tensor:
+def _best_records(best: torch.Tensor, scores: torch.Tensor, ended: torch.Tensor, length: int,
+                  config: DecodeConfig) -> torch.Tensor:
+    """`best` (batch, beam) updated with the hypotheses that `ended` (hyps,) at this step,
+    all `length` tokens long ([SEP] included), ranked as `_answer` ranks records."""
+    batch, beam = best.shape
+    penalty = length_penalty(length, config.length_penalty)
+    new = (scores.double() / penalty).masked_fill(~ended, -math.inf).view(batch, beam)
+    return torch.cat([best, new], dim=1).topk(beam, dim=1).values  # (batch, beam)
+
+
+def _may_still_rank(best: torch.Tensor, scores: torch.Tensor, length: int,
+                    config: DecodeConfig) -> torch.Tensor:
     """(hyps,) bool: whether a hypothesis of `length` tokens and summed log-probability
-    `scores` could still, continued, enter its source's `beam_size` best records. It can
-    end no better than score / (the largest length penalty of lengths length + 1 ...
-    max_tgt_length), since every further log-probability is at most 0."""
-    beam = config.beam_size
+    `scores` could still, continued, enter its source's `beam_size` best records (`best`,
+    see `_best_records`). It can end no better than score / (the largest length penalty of
+    lengths length + 1 ... max_tgt_length), since every further log-probability is at
+    most 0."""
     if length >= config.max_tgt_length:
         return torch.ones_like(scores, dtype=torch.bool)  # recorded unfinished at the end
     largest = max(length_penalty(n, config.length_penalty)
                   for n in range(length + 1, config.max_tgt_length + 1))
-    bars = []
-    for source in records:
-        ranked = sorted((value / length_penalty(n, config.length_penalty)
-                         for _, value, n in source), reverse=True)
-        bars.append(ranked[beam - 1] if len(ranked) >= beam else -math.inf)
-    bar = torch.tensor(bars, device=scores.device).repeat_interleave(beam)  # (hyps,)
+    bar = best[:, -1].to(scores.dtype).repeat_interleave(config.beam_size)  # (hyps,)
     return scores / largest > bar
 
 
-def _record(records, tokens: torch.Tensor, scores: torch.Tensor, which: torch.Tensor,
-            beam: int, ended: bool) -> None:
-    """Add hypotheses `which` (hyps,) bool to their source's list as (ids without [SEP],
-    summed log-probability, length). `ended`: their last token is [SEP], which is left
-    out of the ids but counted in the length."""
-    rows = which.nonzero().flatten().tolist()
-    for row, ids, value in zip(rows, tokens[rows].tolist(), scores[rows].tolist()):
-        records[row // beam].append((tuple(ids[:-1] if ended else ids), value, len(ids)))
+def _read_records(finished, live: torch.Tensor, batch: int, beam: int):
+    """Each source's records, as (ids without [SEP], summed log-probability, length) in
+    the order they were made: every step's ended hypotheses, then the hypotheses still
+    live after the last step (max_tgt_length reached: they compete unfinished). Only the
+    recorded rows cross to the host, once a batch, not once a step."""
+    width = finished[-1][0].shape[1]
+    tokens = torch.stack([F.pad(t, (0, width - t.shape[1]), value=-1)
+                          for t, _, _ in finished])  # (steps, hyps, width)
+    scores = torch.stack([s for _, s, _ in finished])  # (steps, hyps)
+    ended = torch.stack([e for _, _, e in finished])  # (steps, hyps)
+    step_index, row_index = ended.nonzero(as_tuple=True)  # step by step, rows ascending
+    live_rows = live.nonzero().flatten()
+    has_sep = torch.cat([torch.ones_like(row_index, dtype=torch.bool),
+                         torch.zeros_like(live_rows, dtype=torch.bool)])
+    step_index = torch.cat([step_index, torch.full_like(live_rows, len(finished) - 1)])
+    row_index = torch.cat([row_index, live_rows])
+    records: List[List[Tuple[Tuple[int, ...], float, int]]] = [[] for _ in range(batch)]
+    for step, row, ids, value, sep in zip(step_index.tolist(), row_index.tolist(),
+                                          tokens[step_index, row_index].tolist(),
+                                          scores[step_index, row_index].tolist(),
+                                          has_sep.tolist()):
+        ids = ids[:step + 1]
+        records[row // beam].append((tuple(ids[:-1] if sep else ids), value, len(ids)))
+    return records
 
 
 def _answer(records, config: DecodeConfig, nbest: bool) -> DecodedAnswer:

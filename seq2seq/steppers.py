@@ -98,15 +98,16 @@ class CachedStepper:
         for the pseudo mask way, the [MASK] predicting token j; and own_bias (q, 1), the
         [MASK]'s own key visible to the [MASK] row only (None for teacher forcing)."""
         device = tokens.device
-        offsets = [] if j == 0 else [j - 1]
         ids = [] if j == 0 else [tokens[:, j - 1:j]]
         if self.pseudo:
-            offsets.append(j)
             ids.append(torch.full_like(self.n_source[:, None], self.model.config.mask_token_id))
-        positions = self.n_source[:, None] + torch.tensor(offsets, device=device)  # (hyps, q)
+        # Target offsets j-1 (when j > 0) and j (the [MASK]), made on the device: a tensor
+        # built from a Python list would be one more host-to-device copy every step.
+        offsets = torch.arange(max(j - 1, 0), j + 1 if self.pseudo else j, device=device)
+        positions = self.n_source[:, None] + offsets  # (hyps, q)
         own_bias = None
         if self.pseudo:
-            own_bias = torch.zeros(len(offsets), 1, dtype=self.dtype, device=device)
+            own_bias = torch.zeros(len(ids), 1, dtype=self.dtype, device=device)
             own_bias[:-1] = torch.finfo(self.dtype).min
         return torch.cat(ids, dim=1), positions, own_bias
 
