@@ -14,7 +14,19 @@ from typing import Any, Optional, Tuple
 
 import torch
 
-H100_BF16_PEAK_FLOPS = 989e12  # dense bf16 FLOP/s of an H100 SXM
+# Dense (no sparsity) bf16 tensor-core peaks in TFLOP/s, from NVIDIA's data sheets, keyed by
+# substrings of torch.cuda.get_device_name() (e.g. "NVIDIA H100 80GB HBM3" is the SXM card,
+# "NVIDIA H100 PCIe", "NVIDIA A100-SXM4-80GB"); the first entry whose substrings all occur
+# wins, so the PCIe and NVL variants come before the bare name.
+BF16_PEAK_TFLOPS = (
+    (("H100", "PCIE"), 756.0),
+    (("H100", "NVL"), 835.0),
+    (("H100",), 989.0),       # SXM
+    (("H200", "NVL"), 835.0),
+    (("H200",), 989.0),       # SXM
+    (("A100",), 312.0),       # SXM and PCIe alike
+    (("L40S",), 362.0),
+)
 REPO = Path(__file__).resolve().parents[1]
 ArgumentGroup = Any  # argparse's _ArgumentGroup, a private name
 
@@ -42,7 +54,9 @@ def run_group(parser: argparse.ArgumentParser, precision_of: str = "") -> Argume
 def add_machine_flags(run: ArgumentGroup, why_fewer_threads: str) -> None:
     """--peak-tflops, --threads (`why_fewer_threads`: this benchmark's reason) and --output."""
     run.add_argument("--peak-tflops", type=float, default=None,
-                     help="peak TFLOPS for MFU (default 989 for an H100 in bf16, else n/a)")
+                     help="peak TFLOPS for MFU (default, in bf16: the dense bf16 peak of an "
+                          "H100 SXM / PCIe / NVL, H200, A100 or L40S; another GPU needs "
+                          "this flag; n/a on a CPU)")
     run.add_argument("--threads", type=int, default=None,
                      help="torch CPU threads (default: torch's choice, one per core). "
                           + why_fewer_threads)
@@ -106,12 +120,30 @@ def mfu(flops_per_second: float, peak_flops: Optional[float]) -> Optional[float]
     return None if not peak_flops else flops_per_second / peak_flops
 
 
-def peak_flops_of(device: torch.device, precision: str) -> Optional[float]:
-    """The stated peak for MFU: an H100 in bf16, else unknown."""
-    if (device.type == "cuda" and precision == "bf16"
-            and "H100" in torch.cuda.get_device_name(device)):
-        return H100_BF16_PEAK_FLOPS
+def bf16_peak_tflops(device_name: str) -> Optional[float]:
+    """The dense bf16 peak of a GPU named `device_name` (`BF16_PEAK_TFLOPS`), else None."""
+    name = device_name.upper()
+    for keys, tflops in BF16_PEAK_TFLOPS:
+        if all(key in name for key in keys):
+            return tflops
     return None
+
+
+def peak_flops_of(device: torch.device, precision: str,
+                  peak_tflops: Optional[float] = None) -> Optional[float]:
+    """The stated peak FLOP/s for MFU: --peak-tflops if given, else a known GPU's bf16 peak
+    in bf16; None on a CPU or in fp32 (MFU n/a). A GPU not in the table, in bf16, stops
+    the benchmark with one line asking for --peak-tflops."""
+    if peak_tflops:
+        return peak_tflops * 1e12
+    if device.type != "cuda" or precision != "bf16":
+        return None
+    name = torch.cuda.get_device_name(device)
+    tflops = bf16_peak_tflops(name)
+    if tflops is None:
+        raise SystemExit(f"error: no stated bf16 peak for {name!r}: pass --peak-tflops "
+                         f"(its dense bf16 TFLOPS) for the MFU column")
+    return tflops * 1e12
 
 
 def fmt(value: Optional[float], digits: int = 1) -> str:

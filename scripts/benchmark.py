@@ -108,8 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def bench_config(args: argparse.Namespace) -> BenchConfig:
     steps, warmup, eval_batches = DEVICE_DEFAULTS[args.device]
-    peak = (args.peak_tflops * 1e12 if args.peak_tflops
-            else peak_flops_of(torch.device(args.device), args.precision))
+    peak = peak_flops_of(torch.device(args.device), args.precision, args.peak_tflops)
     return BenchConfig(device=args.device, precision=args.precision, batch_size=args.batch_size,
                        eval_batch_size=args.eval_batch_size or args.batch_size,
                        steps=args.steps or steps,

@@ -21,8 +21,9 @@ vocabulary (random weights, nothing downloaded):
 Sources are random vocabulary ids, [CLS] ... [SEP], with real lengths drawn between 60% and
 100% of --source-len and right-padded per batch, as `Seq2SeqData.batch` pads. Random weights
 almost never emit [SEP], so most answers run all --max-tgt-length steps; the steps run are
-reported. Decoding runs as run_seq2seq.py decodes (fp32 weights, no autocast;
---decode-dtype bf16 casts the weights instead); --precision is the training autocast.
+reported. Decoding runs as run_seq2seq.py decodes (fp32 weights, no autocast, TF32
+matmuls on a GPU unless --no-tf32; --decode-dtype bf16 casts the weights instead);
+--precision is the training autocast.
 Paths that are compared take turns batch by batch (the cached one three times per batch
 against the uncached one's once), and answers/s is the batch size over the median batch
 time, so that other work on a shared machine slows both alike; "best" figures use each
@@ -127,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--warmup-steps", type=int, default=None,
                      help="untimed training steps first (default 1 on cpu, 3 on cuda)")
     run.add_argument("--skip-training", action="store_true", help="decoding figures only")
+    run.add_argument("--no-tf32", action="store_true",
+                     help="fp32 matmuls in full fp32 on a GPU (default: TF32, as run_seq2seq.py)")
     run.add_argument("--seed", type=int, default=0, help="seed of the weights and the sources")
     add_machine_flags(run, "On a busy machine use fewer than the cores: every parallel "
                            "operation waits for its slowest thread, and the many small "
@@ -146,8 +149,7 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
     def whole(count: int) -> int:
         return batch * math.ceil(count / batch)
 
-    peak = (args.peak_tflops * 1e12 if args.peak_tflops
-            else peak_flops_of(torch.device(args.device), args.precision))
+    peak = peak_flops_of(torch.device(args.device), args.precision, args.peak_tflops)
     return BenchConfig(device=args.device, precision=args.precision,
                        decode_dtype=args.decode_dtype, source_len=args.source_len,
                        max_tgt_length=args.max_tgt_length, decode_batch_size=batch,
@@ -348,9 +350,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                              model_config).to(device)
     generator = torch.Generator().manual_seed(config.seed)
 
-    tf32 = torch.backends.cuda.matmul.allow_tf32
-    if device.type == "cuda":  # as run_seq2seq.py decodes (its training leaves TF32 off)
-        torch.backends.cuda.matmul.allow_tf32 = True
+    # fp32 matmuls in TF32 on a GPU, for decoding and training alike: run_seq2seq.py's
+    # default, which its TF32 flag (issue 17, item 7; see its --help) turns off. --no-tf32
+    # measures that.
+    precision = torch.get_float32_matmul_precision()
+    if device.type == "cuda" and not args.no_tf32:
+        torch.set_float32_matmul_precision("high")
+    machine["tf32"] = device.type == "cuda" and not args.no_tf32
     decoder = model if config.decode_dtype == "fp32" else copy.deepcopy(model).to(torch.bfloat16)
     words = dict(cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,
                  first_word_id=first_word_id, generator=generator)  # for random_data
@@ -361,7 +367,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                for beam in BEAMS}
     beams = bench_beams(decoder, sources.subset(config.decode_answers), config, device)
     del decoder
-    torch.backends.cuda.matmul.allow_tf32 = tf32
     results = {"config": asdict(config), "machine": machine, "methods": methods,
                "beams": beams, "targets": TARGETS}
     if not args.skip_training:
@@ -369,6 +374,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         data = random_data(config.batch_size * (config.warmup_steps + config.steps),
                            config.source_len, config.target_len, 1.0, model.vocab_size, **words)
         results["train"] = bench_training(model, config, data)
+    torch.set_float32_matmul_precision(precision)
     results["seconds"] = time.perf_counter() - began
     machine["load_average_after"] = load_average()
     machine["other_processes_cpu_share"] = other_cpu_share(snapshot)
