@@ -135,24 +135,29 @@ class OptimizerStep:
         self.optimizer.zero_grad(set_to_none=True)
         return StepOutput(loss_sum / sum(weights), seqs, tokens, lr)
 
-    def _gradient_scales(self, batches: list[dict]) -> tuple[list[float], list[float]]:
+    def _gradient_scales(self, batches: list[dict]) -> tuple[list, list[float]]:
         """Factors for each micro-batch's mean loss, so that the step's gradient is that of
         the mean over the whole optimizer step, across micro-batches and processes.
 
         A micro-batch weighs 1, or `dataset.loss_weight(batch)`. DDP averages the
         processes' gradients, so the factor is weight * world_size / (sum of every
         process's weights); with equal weights every process has the same number of
-        micro-batches and it is 1 / n."""
+        micro-batches and it is 1 / n. Under DDP the factors are float32 tensors on the
+        device: the all-reduced sum is never read on the host (no sync a step)."""
         weights = [self.dataset.loss_weight(batch) for batch in batches]
         if any(w is None for w in weights):
             return [1.0 / len(batches)] * len(batches), [1.0] * len(batches)
         weights = [float(w) for w in weights]
         total = sum(weights)
-        if self.dist.distributed:
-            summed = torch.tensor(total, dtype=torch.float64, device=self.dist.device)
-            torch_dist.all_reduce(summed)
-            total = summed.item()
         world = self.dist.world_size
+        if self.dist.distributed:
+            # torch.full launches a fill: no host-to-device copy to wait for.
+            summed = torch.full((), total, dtype=torch.float64, device=self.dist.device)
+            torch_dist.all_reduce(summed)
+            # The same float64 arithmetic as below, rounded to float32 as a Python factor
+            # of a float32 loss is.
+            total = summed.clamp(min=1e-12)
+            return [(w * world / total).float() for w in weights], weights
         return [w * world / max(total, 1e-12) for w in weights], weights
 
     def forward(self, module: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -168,7 +173,7 @@ class OptimizerStep:
         """DDP all-reduces gradients only on the last backward of an optimizer step."""
         return self.ddp.no_sync() if self.ddp is not None and not sync else nullcontext()
 
-    def _micro_batch(self, batch: dict, scale: float, sync: bool) -> torch.Tensor:
+    def _micro_batch(self, batch: dict, scale: "float | torch.Tensor", sync: bool) -> torch.Tensor:
         """Clean forward/backward (plus the adversarial ones); gradients scaled by `scale`."""
         emb = self.embedding
         if emb is None:
