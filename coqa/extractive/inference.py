@@ -1,8 +1,13 @@
 """Batched inference over a FeatureSet: logits stay on the device until the end.
 
-Features are visited longest-first so each batch carries little padding; every batch's
-logits are written into one preallocated device tensor at the features' own rows, and the
-whole tensor crosses to the CPU once. No per-feature Python objects in the hot loop.
+Features are visited longest-first, so each batch holds features of similar length and is
+cut to its longest real one (`FeatureSet.batch`): little padding, and most batches none at
+all. A batch without padding goes to the model without an attention mask, so that SDPA
+may pick its flash-attention kernel. Every batch's logits are written into one
+preallocated device tensor at the features' own rows, and the whole tensor crosses to the
+CPU once. On a GPU the batches are copied from pinned memory without waiting, so the host
+prepares the next batch while the device computes. No per-feature Python objects in the
+hot loop.
 """
 from __future__ import annotations
 
@@ -48,24 +53,37 @@ def _autocast(precision: str, device: torch.device):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU tensor on `device`; to a GPU through pinned memory, without waiting (a copy
+    from pageable memory would block the host until the device has caught up)."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
 @torch.inference_mode()
 def predict_logits(model: nn.Module, features: FeatureSet, config: InferenceConfig,
                    device: torch.device) -> Tuple[np.ndarray, np.ndarray]:
-    """start_logits, end_logits as float32 numpy arrays of shape (N, 3 + max_seq_length)."""
+    """start_logits, end_logits as float32 numpy arrays of shape (N, 3 + max_seq_length),
+    in the features' order. Columns past a feature's batch length hold FILL_LOGIT."""
     model.eval()
     num, width = len(features), NUM_SPECIAL + features.input_ids.shape[1]
     start_all = torch.full((num, width), FILL_LOGIT, dtype=torch.float32, device=device)
     end_all = torch.full((num, width), FILL_LOGIT, dtype=torch.float32, device=device)
-    order = np.argsort(-features.attention_mask.sum(axis=1), kind="stable")
+    lengths = features.attention_mask.sum(axis=1)  # (N,) real tokens
+    order = np.argsort(-lengths, kind="stable")
+    order_on_device = _to_device(torch.from_numpy(order), device)  # each batch's rows: a slice
     began = time.perf_counter()
     batches = range(0, num, config.batch_size)
     for first in tqdm(batches, desc="Evaluating", disable=not config.show_progress):
         rows = order[first:first + config.batch_size]
-        batch = {name: tensor.to(device, non_blocking=True)
-                 for name, tensor in features.batch(rows, with_labels=False).items()}
+        batch = features.batch(rows, with_labels=False)  # cut to the longest real feature
+        if lengths[rows].min() == batch["input_ids"].shape[1]:
+            del batch["attention_mask"]  # no padding: no mask, flash attention allowed
+        batch = {name: _to_device(tensor, device) for name, tensor in batch.items()}
         with _autocast(config.precision, device):
             output = model(**batch)
-        index = torch.from_numpy(rows).to(device)
+        index = order_on_device[first:first + config.batch_size]
         cols = output["start_logits"].shape[1]
         start_all[index, :cols] = output["start_logits"].float()
         end_all[index, :cols] = output["end_logits"].float()

@@ -51,9 +51,9 @@ def exact_match_flags(input_ids: torch.Tensor, token_type_ids: torch.Tensor,
     in_history = (same & history[:, None, :]).any(-1)
     in_window = (same & window[:, None, :]).any(-1)
 
+    # masked_fill, not flags[mask] = ...: a boolean index waits for the device on a GPU.
     flags = torch.zeros_like(input_ids)
-    flags[window & in_history] = HISTORY_MATCH
-    flags[window & in_current] = QUESTION_MATCH
-    flags[history & in_window] = HISTORY_MATCH
-    flags[current & in_window] = QUESTION_MATCH
-    return flags
+    flags = flags.masked_fill(window & in_history, HISTORY_MATCH)
+    flags = flags.masked_fill(window & in_current, QUESTION_MATCH)
+    flags = flags.masked_fill(history & in_window, HISTORY_MATCH)
+    return flags.masked_fill(current & in_window, QUESTION_MATCH)

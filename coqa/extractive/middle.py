@@ -2,10 +2,13 @@
 
 Every kind is built by `build_middle` and has the same interface: token states
 (batch, seq_len, hidden) and a 1/0 attention mask (batch, seq_len) in, token states of
-the same shape out. Batches are right-padded (real tokens first); for real tokens the
-output never depends on how much padding follows them.
+the same shape out. A mask of None means that the batch has no padding. Batches are
+right-padded (real tokens first); for real tokens the output never depends on how much
+padding follows them.
 """
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -18,14 +21,20 @@ from coqa.extractive.config import MIDDLE_KINDS, MiddleConfig
 class IdentityMiddle(nn.Module):
     """`none`: the encoder's token states go straight to the heads."""
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden_states: torch.Tensor,
+                attention_mask: Optional[torch.Tensor]) -> torch.Tensor:
         """Return `hidden_states` unchanged: (batch, seq_len, hidden)."""
         return hidden_states
 
 
 class BiLSTMMiddle(nn.Module):
     """`bilstm`: dropout, a bidirectional LSTM over the real tokens only, LayerNorm and a
-    projection back to the encoder's hidden size; padding positions come out as zeros."""
+    projection back to the encoder's hidden size; padding positions come out as zeros.
+
+    It runs in float32 under any autocast: autocast would run the LSTM (cuDNN's, on a GPU)
+    in half precision, whose recurrence accumulates rounding over hundreds of steps, and
+    under bf16 no loss scaling guards its gradients. The layer is small next to the
+    encoder, so float32 costs little."""
 
     def __init__(self, hidden_size: int, lstm_hidden: int, lstm_layers: int, dropout: float):
         super().__init__()
@@ -35,19 +44,28 @@ class BiLSTMMiddle(nn.Module):
         self.norm = nn.LayerNorm(2 * lstm_hidden)
         self.proj = nn.Linear(2 * lstm_hidden, hidden_size)
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Run the LSTM over each row's real tokens; (batch, seq_len, hidden) out."""
+    def forward(self, hidden_states: torch.Tensor,
+                attention_mask: Optional[torch.Tensor]) -> torch.Tensor:
+        """Run the LSTM over each row's real tokens, in float32; (batch, seq_len, hidden)
+        out, in the dtype of `hidden_states`."""
         seq_len = hidden_states.size(1)
-        # A row always holds [CLS]; the clamp only keeps an all-padding row from crashing
-        # the packer.
-        lengths = attention_mask.sum(dim=1).clamp(min=1).cpu()  # (batch,)
-        packed = pack_padded_sequence(self.dropout(hidden_states), lengths, batch_first=True,
-                                      enforce_sorted=False)
-        output, _ = self.lstm(packed)
-        output, _ = pad_packed_sequence(output, batch_first=True,
-                                        total_length=seq_len)  # (batch, seq_len, 2 * lstm_hidden)
-        output = self.proj(self.norm(output))  # (batch, seq_len, hidden)
-        return output * attention_mask.unsqueeze(-1).to(output.dtype)  # (batch, seq_len, hidden)
+        with torch.autocast(hidden_states.device.type, enabled=False):
+            x = self.dropout(hidden_states.float())  # (batch, seq_len, hidden)
+            if attention_mask is None:  # no padding: nothing to pack (and no lengths to read)
+                output, _ = self.lstm(x)  # (batch, seq_len, 2 * lstm_hidden)
+            else:
+                # A row always holds [CLS]; the clamp only keeps an all-padding row from
+                # crashing the packer.
+                lengths = attention_mask.sum(dim=1).clamp(min=1).cpu()  # (batch,)
+                packed = pack_padded_sequence(x, lengths, batch_first=True,
+                                              enforce_sorted=False)
+                output, _ = self.lstm(packed)
+                output, _ = pad_packed_sequence(output, batch_first=True,
+                                                total_length=seq_len)  # (batch, seq_len, 2 * lstm_hidden)
+            output = self.proj(self.norm(output))  # (batch, seq_len, hidden)
+            if attention_mask is not None:
+                output = output * attention_mask.unsqueeze(-1).to(output.dtype)
+        return output.to(hidden_states.dtype)  # (batch, seq_len, hidden)
 
 
 def local_windows(x: torch.Tensor, window: int) -> torch.Tensor:
@@ -133,9 +151,13 @@ class RTransformerMiddle(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(hidden_size, hidden_size)
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden_states: torch.Tensor,
+                attention_mask: Optional[torch.Tensor]) -> torch.Tensor:
         """(batch, seq_len, hidden) -> (batch, seq_len, hidden); padding positions come out
         as zeros."""
+        if attention_mask is None:  # no padding
+            attention_mask = torch.ones(hidden_states.shape[:2], dtype=torch.long,
+                                        device=hidden_states.device)  # (batch, seq_len)
         keep = attention_mask.unsqueeze(-1).to(hidden_states.dtype)  # (batch, seq_len, 1)
         # Padding enters the local windows as zeros, like the left padding of the first positions.
         x = hidden_states * keep  # (batch, seq_len, hidden)

@@ -67,7 +67,11 @@ def padding_logit(dtype: torch.dtype, config: ModelConfig) -> float:
 def additive_encoder_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """(batch, seq_len) 1/0 -> (batch, 1, 1, seq_len) float: 0 for real tokens, the dtype's
     minimum for padding. transformers passes a 4D mask through untouched, and a float
-    additive one means the same to the eager and SDPA attention implementations."""
+    additive one means the same to the eager and SDPA attention implementations.
+
+    Any mask rules out SDPA's flash-attention kernel (memory-efficient or math only), so
+    a batch without padding should pass none at all: `ConvQAModel.forward` with
+    `attention_mask=None`."""
     padding = ~attention_mask.bool()[:, None, None, :]  # (batch, 1, 1, seq_len)
     zeros = torch.zeros(padding.shape, dtype=dtype, device=attention_mask.device)
     return zeros.masked_fill(padding, torch.finfo(dtype).min)  # (batch, 1, 1, seq_len)
@@ -132,7 +136,8 @@ class ConvQAModel(nn.Module):
     def _encoder_inputs(self, input_ids: torch.Tensor, token_type_ids: Optional[torch.Tensor],
                         attention_mask: torch.Tensor) -> Dict[str, torch.Tensor]:
         """`input_ids`, or with `exact_match` the word embeddings plus the match embedding
-        of each token's flag as `inputs_embeds` (batch, seq_len, embedding width)."""
+        of each token's flag as `inputs_embeds` (batch, seq_len, embedding width).
+        `attention_mask`: (batch, seq_len) bool, all True when the batch has no padding."""
         if self.match_embedding is None:
             return {"input_ids": input_ids}
         if token_type_ids is None:
@@ -141,17 +146,24 @@ class ConvQAModel(nn.Module):
         words = self.encoder.get_input_embeddings()(input_ids)  # (batch, seq_len, width)
         return {"inputs_embeds": words + self.match_embedding(flags).to(words.dtype)}
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+    def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
                 token_type_ids: Optional[torch.Tensor] = None,
                 start_positions: Optional[torch.Tensor] = None,
                 end_positions: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """Logits over [yes, no, unknown, token 0 .. seq_len - 1] for the answer's start and
-        end, and their mean cross-entropy `loss` when both label tensors (batch,) are given."""
-        mask = attention_mask.bool()  # (batch, seq_len)
+        end, and their mean cross-entropy `loss` when both label tensors (batch,) are given.
+        `attention_mask` (batch, seq_len) 1/0; None when the batch has no padding: the
+        encoder then gets no mask, and SDPA may pick flash attention. (The model does not
+        look for itself: on a GPU that would wait for the device at every call.)"""
+        if attention_mask is None:
+            mask = torch.ones(input_ids.shape, dtype=torch.bool, device=input_ids.device)
+            encoder_mask = None
+        else:
+            mask = attention_mask.bool()  # (batch, seq_len)
+            encoder_mask = additive_encoder_mask(mask, self.encoder.dtype)  # (batch, 1, 1, seq_len)
         encoder_output = self.encoder(
-            **self._encoder_inputs(input_ids, token_type_ids, attention_mask),
-            token_type_ids=token_type_ids,
-            attention_mask=additive_encoder_mask(mask, self.encoder.dtype))
+            **self._encoder_inputs(input_ids, token_type_ids, mask),
+            token_type_ids=token_type_ids, attention_mask=encoder_mask)
         tokens = encoder_output.last_hidden_state  # (batch, seq_len, hidden)
         states = self.middle(tokens, attention_mask)  # (batch, seq_len, hidden)
 
