@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import AbstractSet, Dict, Optional, Sequence
 
-from coqa.cli import (UsageError, check_resume, exit_on_bad_input, explicit_dests,
+from coqa.cli import (UsageError, apply_tf32, check_resume, exit_on_bad_input, explicit_dests,
                       precision_from, prepare_output_dir, setup_logging, train_config_from)
 from coqa.extractive.arguments import build_parser
 from coqa.extractive.config import ModelConfig
@@ -94,6 +94,7 @@ def run(args, explicit: AbstractSet[str]) -> int:
     check_resume(train_config, {})
     dist = init_distributed(args.no_cuda, args.local_rank, args.ddp_timeout)
     setup_logging(log_level(dist))
+    apply_tf32(args, dist.device)
     model_path = args.resume_from_checkpoint or args.model_name_or_path
     output_dir = prepare_output_dir(args.output_dir, args.do_train, args.overwrite_output_dir,
                                     bool(args.resume_from_checkpoint), starts_from=[model_path])

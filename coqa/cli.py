@@ -17,7 +17,7 @@ from coqa.train.config import AdversarialConfig, TrainConfig
 
 LOG_FORMAT = "%(asctime)s - %(levelname)s - %(name)s -   %(message)s"
 
-__all__ = ["OneLineParser", "UsageError", "add_system_flags", "check_input_file",
+__all__ = ["OneLineParser", "UsageError", "add_system_flags", "apply_tf32", "check_input_file",
            "check_output_file", "check_resume", "explicit_dests", "exit_on_bad_input", "precision_from",
            "prepare_output_dir", "setup_logging", "train_config_from"]
 logger = logging.getLogger(__name__)
@@ -96,7 +96,12 @@ def add_system_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fp16", action="store_true", help="fp16 autocast with GradScaler (GPU)")
     group.add_argument("--fp16_opt_level", default="O1",
                        help="accepted for compatibility and ignored; native AMP is used")
-    group.add_argument("--bf16", action="store_true", help="bf16 autocast")
+    group.add_argument("--bf16", action="store_true",
+                       help="bf16 autocast (decoding: the model in bf16)")
+    group.add_argument("--no_tf32", action="store_true",
+                       help="on a GPU, keep float32 matrix multiplies and cuDNN in full float32; "
+                            "by default they use TF32 (Ampere and later: several times faster, "
+                            "inputs rounded to 10 mantissa bits, float32 accumulation)")
     group.add_argument("--torch_compile", action="store_true", help="torch.compile the model")
     group.add_argument("--server_ip", default="", help="accepted for compatibility and ignored")
     group.add_argument("--server_port", default="", help="accepted for compatibility and ignored")
@@ -130,6 +135,23 @@ def add_resume_flags(group) -> None:
     group.add_argument("--ignore_resume_mismatch", action="store_true",
                        help="resume although learning rate, warm-up, steps, epochs, batch size "
                             "or accumulation differ from the checkpoint's")
+
+
+def apply_tf32(args: argparse.Namespace, device) -> bool:
+    """On a CUDA device, TF32 for float32 matrix multiplies and cuDNN (convolutions, RNNs)
+    unless --no_tf32, which sets full float32 (also undoing an earlier call in this
+    process). Elsewhere nothing changes. Called by both entry scripts once the device is
+    known; returns whether TF32 is on."""
+    if device.type != "cuda":
+        return False
+    import torch
+
+    enabled = not args.no_tf32
+    torch.set_float32_matmul_precision("high" if enabled else "highest")
+    torch.backends.cudnn.allow_tf32 = enabled
+    logger.info("float32 matrix multiplies on %s: %s", device,
+                "TF32 (--no_tf32 for full float32)" if enabled else "full float32 (--no_tf32)")
+    return enabled
 
 
 def precision_from(args: argparse.Namespace, cuda_available: bool) -> str:

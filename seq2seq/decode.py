@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AbstractSet, Optional
 
-from coqa.cli import UsageError, check_input_file, check_output_file, setup_logging
+from coqa.cli import (UsageError, apply_tf32, check_input_file, check_output_file,
+                      setup_logging)
 from coqa.data.cache import choose_cache_dir
 from coqa.data.outputs import OutputNames, predict_write_score
 from coqa.data.folders import (SEQ2SEQ_MODEL_TYPES, check_model_folder, encoder_max_positions,
@@ -21,7 +22,7 @@ from coqa.train.distributed import cleanup_distributed, init_distributed, log_le
 from coqa.train.rng import set_seed
 from seq2seq.arguments import ignored_flags
 from seq2seq.config import DEFAULT_HISTORY_FORMAT, SourceConfig
-from seq2seq.decoding import DecodeConfig, resolve_ignore_ids
+from seq2seq.decoding import DecodeConfig, cast_for_decoding, resolve_ignore_ids
 from seq2seq.examples import load_or_build_examples
 from seq2seq.loading import explicit_settings, load_trained_seq2seq, trained_kind
 from seq2seq.model import Seq2SeqConfig
@@ -40,7 +41,8 @@ class DecodeRun:
     cache_dir: str
     skip_invalid: bool
     history_source: Optional[str]
-    half: bool
+    half: bool                   # --fp16 on a GPU: the model in float16
+    bf16: bool                   # --bf16: the model in bfloat16 (a CPU allowed)
     given: SourceConfig          # the source settings of the flags and defaults
     explicit: frozenset          # the source settings given on the command line (they win)
     fallback: Seq2SeqConfig      # an s2s-ft ckpt-N folder has no seq2seq_config.json
@@ -74,6 +76,8 @@ def check_decode_flags(args) -> DecodeConfig:
 def decode_run(args, explicit: AbstractSet[str], dist, tokenizer) -> DecodeRun:
     """The decoding flags as typed configs."""
     config = check_decode_flags(args)
+    if args.fp16 and args.bf16:
+        raise UsageError("--fp16 and --bf16 cannot be combined")
     half = args.fp16 and dist.device.type == "cuda"
     ignored = ignored_flags(args) + (["--fp16 (no CUDA device: fp32)"] if args.fp16 and not half
                                      else [])
@@ -103,6 +107,7 @@ def decode_run(args, explicit: AbstractSet[str], dist, tokenizer) -> DecodeRun:
         model_path=args.model_path, config_path=args.config_path,
         cache_dir=choose_cache_dir(args.cache_dir, args.output_file, Path(args.output_file).parent),
         skip_invalid=args.skip_invalid, history_source=args.history_source, half=half,
+        bf16=args.bf16,
         given=given, explicit=explicit_settings(explicit), fallback=fallback, decode=config,
         files=files)
 
@@ -113,7 +118,8 @@ def decode_file(run: DecodeRun, dist, tokenizer) -> None:
     trained = load_trained_seq2seq(run.model_path, run.given, run.explicit, run.fallback,
                                    run.config_path)
     model, source = trained.model, trained.source
-    model = (model.half() if run.half else model).to(dist.device)
+    model = cast_for_decoding(model, "fp16" if run.half else "bf16" if run.bf16 else "fp32",
+                              dist.device)
     check_lengths(model, source.max_source_seq_length, config.max_tgt_length)
     data = load_or_build_examples(files.input_file, tokenizer, source, False, run.cache_dir,
                                   skip_invalid=run.skip_invalid)
@@ -141,6 +147,7 @@ def run(args, explicit: AbstractSet[str]) -> int:
     """Decode as the parsed flags say; `explicit`: the dests given on the command line."""
     dist = init_distributed(args.no_cuda, args.local_rank, args.ddp_timeout)
     setup_logging(log_level(dist))
+    apply_tf32(args, dist.device)
     logger.info("Decoding parameters %s", args)
     set_seed(args.seed)
     folder = check_model_folder(args.model_path, SEQ2SEQ_MODEL_TYPES, args.config_path or None)

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from coqa.data.errors import ConfigError
+from coqa.train.step import warn_if_slow_cpu_bf16
 from seq2seq.model import Seq2SeqModel
 from seq2seq.steppers import CachedStepper, HiddenStateStepper, RecomputeStepper
 
@@ -102,6 +103,24 @@ def resolve_ignore_ids(forbid_ignore_word: Optional[str], vocab: Mapping[str, in
 def length_penalty(length: int, alpha: float) -> float:
     """GNMT's ((5 + length) / 6) ** alpha; 1 when alpha is 0."""
     return ((5.0 + length) / 6.0) ** alpha
+
+
+# The weights' dtype while decoding, per precision.
+DECODE_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def cast_for_decoding(model: Seq2SeqModel, precision: str,
+                      device: torch.device) -> Seq2SeqModel:
+    """The model on `device` with its weights in `precision`'s dtype (DECODE_DTYPES):
+    decoding then runs in that dtype throughout, attention probabilities and the output
+    log-probabilities in float32. bf16 on a CPU without native bf16 matrix multiplies is
+    several times slower than fp32, and says so once."""
+    if precision not in DECODE_DTYPES:
+        raise ConfigError(f"decoding precision must be one of {', '.join(DECODE_DTYPES)}, "
+                          f"got {precision!r}")
+    if precision == "bf16" and device.type == "cpu":
+        warn_if_slow_cpu_bf16()
+    return model.to(device=device, dtype=DECODE_DTYPES[precision])
 
 
 @torch.inference_mode()

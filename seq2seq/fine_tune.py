@@ -13,7 +13,7 @@ from typing import AbstractSet, Any, Dict
 
 import torch
 
-from coqa.cli import (check_input_file, check_resume, precision_from,
+from coqa.cli import (apply_tf32, check_input_file, check_resume, precision_from,
                       prepare_output_dir, setup_logging, train_config_from)
 from coqa.data.cache import choose_cache_dir
 from coqa.data.files import write_json
@@ -121,6 +121,7 @@ def run(args, explicit: AbstractSet[str]) -> int:
     """Fine-tune as the parsed flags say; `explicit`: the dests given on the command line."""
     dist = init_distributed(args.no_cuda, args.local_rank, args.ddp_timeout)
     setup_logging(log_level(dist))
+    apply_tf32(args, dist.device)
     logger.info("Training/evaluation parameters %s", args)
     set_seed(args.seed)
     folder = check_model_folder(args.resume_from_checkpoint or args.model_name_or_path,
