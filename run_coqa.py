@@ -81,8 +81,9 @@ def run(args, explicit: AbstractSet[str]) -> int:
     from coqa.extractive.loading import (feature_settings, load_model, load_trained_model,
                                          trained_feature_config)
     from coqa.extractive.steps import (DataSettings, during_training_evaluator, load_features,
-                                       resolve_data_file)
+                                       resolve_data_file, sized_for_device)
     from coqa.train.checkpoints import model_saver, save_final
+    from coqa.train.devices import log_idle_gpus_hint
     from coqa.train.distributed import (barrier, cleanup_distributed, init_distributed, log_level,
                                         main_rank_alone)
     from coqa.train.loop import train
@@ -95,6 +96,7 @@ def run(args, explicit: AbstractSet[str]) -> int:
     dist = init_distributed(args.no_cuda, args.local_rank, args.ddp_timeout)
     setup_logging(log_level(dist))
     apply_tf32(args, dist.device)
+    log_idle_gpus_hint(dist.device, "run_coqa.py")
     model_path = args.resume_from_checkpoint or args.model_name_or_path
     output_dir = prepare_output_dir(args.output_dir, args.do_train, args.overwrite_output_dir,
                                     bool(args.resume_from_checkpoint), starts_from=[model_path])
@@ -117,6 +119,8 @@ def run(args, explicit: AbstractSet[str]) -> int:
                                      dataclasses.asdict(model_config))
         model, feature_config = trained.model, trained.features
     check_lengths(args, feature_config.max_seq_length)
+    inference = sized_for_device(inference, "per_gpu_eval_batch_size" in explicit, model,
+                                 feature_config.max_seq_length, dist.device)
     # args.json records what this run really uses: the model's own settings, not the flags'.
     args_dict = {**vars(args), **feature_settings(feature_config),
                  **{name: getattr(model.config, name) for name in

@@ -7,6 +7,7 @@ score.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from coqa.data.cache import choose_cache_dir
 from coqa.data.outputs import OutputNames, predict_write_score
 from coqa.data.folders import (SEQ2SEQ_MODEL_TYPES, check_model_folder, encoder_max_positions,
                                load_tokenizer)
+from coqa.train.devices import (MAX_DECODE_BATCH, choose_batch_size, decoder_bytes_per_source,
+                                log_idle_gpus_hint)
 from coqa.train.distributed import cleanup_distributed, init_distributed, log_level, main_rank_alone
 from coqa.train.rng import set_seed
 from seq2seq.arguments import ignored_flags
@@ -48,6 +51,7 @@ class DecodeRun:
     fallback: Seq2SeqConfig      # an s2s-ft ckpt-N folder has no seq2seq_config.json
     decode: DecodeConfig
     files: HistoryRun
+    batch_size_given: bool = True  # False: --batch_size left out, chosen by memory on a GPU
 
 
 def check_decode_flags(args) -> DecodeConfig:
@@ -109,7 +113,7 @@ def decode_run(args, explicit: AbstractSet[str], dist, tokenizer) -> DecodeRun:
         skip_invalid=args.skip_invalid, history_source=args.history_source, half=half,
         bf16=args.bf16,
         given=given, explicit=explicit_settings(explicit), fallback=fallback, decode=config,
-        files=files)
+        files=files, batch_size_given="batch_size" in explicit)
 
 
 def decode_file(run: DecodeRun, dist, tokenizer) -> None:
@@ -121,6 +125,13 @@ def decode_file(run: DecodeRun, dist, tokenizer) -> None:
     model = cast_for_decoding(model, "fp16" if run.half else "bf16" if run.bf16 else "fp32",
                               dist.device)
     check_lengths(model, source.max_source_seq_length, config.max_tgt_length)
+    encoder = model.mlm.config
+    files = dataclasses.replace(files, batch_size=choose_batch_size(
+        files.batch_size, run.batch_size_given, dist.device,
+        decoder_bytes_per_source(source.max_source_seq_length, config.max_tgt_length,
+                                 encoder.hidden_size, encoder.num_attention_heads,
+                                 encoder.num_hidden_layers, config.beam_size),
+        MAX_DECODE_BATCH, "--batch_size"))
     data = load_or_build_examples(files.input_file, tokenizer, source, False, run.cache_dir,
                                   skip_invalid=run.skip_invalid)
     ignore = resolve_ignore_ids(config.forbid_ignore_word, tokenizer.get_vocab())
@@ -148,6 +159,7 @@ def run(args, explicit: AbstractSet[str]) -> int:
     dist = init_distributed(args.no_cuda, args.local_rank, args.ddp_timeout)
     setup_logging(log_level(dist))
     apply_tf32(args, dist.device)
+    log_idle_gpus_hint(dist.device, "run_seq2seq.py")
     logger.info("Decoding parameters %s", args)
     set_seed(args.seed)
     folder = check_model_folder(args.model_path, SEQ2SEQ_MODEL_TYPES, args.config_path or None)

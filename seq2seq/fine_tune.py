@@ -21,6 +21,7 @@ from coqa.data.folders import SEQ2SEQ_MODEL_TYPES, check_model_folder, load_toke
 from coqa.data.trained import SEQ2SEQ
 from coqa.train.checkpoints import model_saver, save_final
 from coqa.train.config import TrainConfig
+from coqa.train.devices import log_idle_gpus_hint
 from coqa.train.distributed import barrier, cleanup_distributed, init_distributed, log_level
 from coqa.train.loop import train
 from coqa.train.optim import count_parameters
@@ -122,6 +123,7 @@ def run(args, explicit: AbstractSet[str]) -> int:
     dist = init_distributed(args.no_cuda, args.local_rank, args.ddp_timeout)
     setup_logging(log_level(dist))
     apply_tf32(args, dist.device)
+    log_idle_gpus_hint(dist.device, "run_seq2seq.py")
     logger.info("Training/evaluation parameters %s", args)
     set_seed(args.seed)
     folder = check_model_folder(args.resume_from_checkpoint or args.model_name_or_path,

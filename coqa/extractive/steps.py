@@ -14,6 +14,7 @@ from coqa.data.cache import choose_cache_dir
 from coqa.data.outputs import OutputNames, predict_write_score
 from coqa.data.errors import UsageError
 from coqa.train.distributed import DistInfo, barrier
+from coqa.train.devices import MAX_EVAL_BATCH, choose_batch_size, encoder_bytes_per_sequence
 from coqa.extractive.inference import InferenceConfig, predict_logits
 from coqa.extractive.features import FeatureConfig, FeatureSet, load_or_build_features
 from coqa.extractive.model import ConvQAModel
@@ -97,6 +98,18 @@ def predict_and_score(model: ConvQAModel, features: FeatureSet, data_file: str, 
 
     return predict_write_score(answer, ("gold",), OutputNames.run_coqa(out_dir, suffix),
                                data_file, score)
+
+
+def sized_for_device(inference: InferenceConfig, batch_flag_given: bool, model: ConvQAModel,
+                     max_seq_length: int, device: torch.device) -> InferenceConfig:
+    """`inference` with its batch chosen by free GPU memory when --per_gpu_eval_batch_size
+    was left out on a CUDA device (`coqa.train.devices.choose_batch_size`)."""
+    encoder = model.encoder.config
+    per_sequence = encoder_bytes_per_sequence(max_seq_length, encoder.hidden_size,
+                                              encoder.num_attention_heads)
+    size = choose_batch_size(inference.batch_size, batch_flag_given, device, per_sequence,
+                             MAX_EVAL_BATCH, "--per_gpu_eval_batch_size")
+    return dataclasses.replace(inference, batch_size=size)
 
 
 def during_training_evaluator(model: ConvQAModel, features: FeatureSet, data_file: str,

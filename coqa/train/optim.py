@@ -22,9 +22,17 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
+def use_fused(groups: list[dict]) -> bool:
+    """The fused (one kernel per step) AdamW when every trained parameter is a floating-point
+    tensor on a CUDA device; the CPU keeps the default implementation (and its figures)."""
+    params = [p for group in groups for p in group["params"]]
+    return bool(params) and all(p.is_cuda and p.is_floating_point() for p in params)
+
+
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    return torch.optim.AdamW(parameter_groups(model, config.weight_decay),
-                             lr=config.learning_rate, eps=config.adam_epsilon)
+    groups = parameter_groups(model, config.weight_decay)
+    return torch.optim.AdamW(groups, lr=config.learning_rate, eps=config.adam_epsilon,
+                             fused=True if use_fused(groups) else None)
 
 
 def linear_warmup_decay(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
