@@ -86,8 +86,7 @@ def train(model: nn.Module, dataset: TrainDataset, config: TrainConfig, save_mod
     start = time.perf_counter()
     try:
         if dist.is_main:
-            from tensorboardX import SummaryWriter  # created only once training starts
-            loop.writer = SummaryWriter(logdir=str(Path(config.output_dir) / "runs"))
+            loop.writer = _summary_writer(Path(config.output_dir) / "runs")
         loop.run(progress, total)
     except KeyboardInterrupt:
         raise Interrupted(_where_to_resume(config, progress)) from None
@@ -98,6 +97,18 @@ def train(model: nn.Module, dataset: TrainDataset, config: TrainConfig, save_mod
     if dist.is_main:
         logger.info(" global_step = %d, average loss = %s", progress.global_step, average)
     return TrainResult(progress.global_step, average, time.perf_counter() - start)
+
+
+def _summary_writer(folder: Path) -> Optional[object]:
+    """A TensorBoard writer into `folder`, created only once training starts; None, said
+    once, where tensorboardX is not installed (a bare GPU machine): training goes on."""
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        logger.warning("tensorboardX is not installed: no TensorBoard events in %s (the log "
+                       "lines still show every step)", folder)
+        return None
+    return SummaryWriter(logdir=str(folder))
 
 
 def _where_to_resume(config: TrainConfig, progress: Progress) -> str:

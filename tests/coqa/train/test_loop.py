@@ -186,3 +186,23 @@ def test_slow_cpu_bf16_is_said_once(monkeypatch, caplog):
         for _ in range(3):
             assert step_module.autocast_dtype("bf16", torch.device("cpu")) == torch.bfloat16
     assert len([r for r in caplog.records if "no native bf16" in r.getMessage()]) == 1
+
+
+def test_training_goes_on_without_tensorboardx(tmp_path, monkeypatch, caplog):
+    """A bare machine without tensorboardX: one warning, no runs/ events, training done."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tensorboardx(name, *args, **kwargs):
+        if name == "tensorboardX":
+            raise ImportError("No module named 'tensorboardX'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboardx)
+    config = make_config(tmp_path, max_steps=2, save_steps=0)
+    with caplog.at_level(logging.WARNING):
+        result = train(toy_model(), ToyDataset(8), config, lambda model, directory: None)
+    assert result.global_step == 2
+    assert any("tensorboardX is not installed" in r.getMessage() for r in caplog.records)
+    assert not (tmp_path / "out" / "runs").exists()
