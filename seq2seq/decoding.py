@@ -179,9 +179,9 @@ def ngram_ban_mask(tokens: torch.Tensor, n: int, ignore: Optional[torch.Tensor],
     prefix = tokens[:, length - n + 1:]  # (hyps, n - 1): the n-gram being extended
     repeats = (windows[..., :n - 1] == prefix[:, None, :]).all(dim=-1)  # (hyps, windows)
     following = windows[..., n - 1]  # (hyps, windows): the token that completed the n-gram
-    if ignore is not None:
-        repeats &= ~torch.isin(following, ignore)
-        repeats &= ~torch.isin(prefix, ignore).any(dim=-1, keepdim=True)
+    if ignore is not None:  # compared by broadcasting: torch.isin may sort, and wait, on a GPU
+        repeats &= ~(following[..., None] == ignore).any(dim=-1)
+        repeats &= ~(prefix[..., None] == ignore).any(dim=-1).any(dim=-1, keepdim=True)
     # A token may follow several matching windows: count, then compare (no races).
     hits = torch.zeros((hyps, vocab), dtype=torch.int32, device=tokens.device)
     hits.scatter_add_(1, following, repeats.to(torch.int32))
@@ -265,7 +265,7 @@ def _may_still_rank(best: torch.Tensor, scores: torch.Tensor, length: int,
         return torch.ones_like(scores, dtype=torch.bool)  # recorded unfinished at the end
     largest = max(length_penalty(n, config.length_penalty)
                   for n in range(length + 1, config.max_tgt_length + 1))
-    bar = best[:, -1].to(scores.dtype).repeat_interleave(config.beam_size)  # (hyps,)
+    bar = best[:, -1:].to(scores.dtype).expand(-1, config.beam_size).reshape(-1)  # (hyps,)
     return scores / largest > bar
 
 
