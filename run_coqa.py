@@ -38,7 +38,8 @@ def configs_from(args, explicit: AbstractSet[str], cuda_available: bool):
                         rtransformer_bidirectional=args.rtransformer_bidirectional)
     post = PostprocessConfig(n_best_size=args.n_best_size, max_answer_length=args.max_answer_length,
                              null_score_reduce=args.null_score_reduce,
-                             max_context_only=args.max_context_only)
+                             max_context_only=args.max_context_only,
+                             null_score_diff_threshold=args.null_score_diff_threshold)
     adversarial = AdversarialConfig(method=args.adversarial_method if args.adversarial else None,
                                     epsilon=args.adversarial_epsilon, pgd_steps=args.pgd_steps)
     train_config = train_config_from(

@@ -19,6 +19,8 @@ SAMPLE = REPO / "data" / "sample"
 DEV_TURNS = sum(len(d["Questions"])
                 for d in json.loads((SAMPLE / "dev.json").read_text(encoding="utf-8"))["data"])
 RESULT_KEYS = ["儿童故事", "热点新闻", "历史", "育儿知识", "in_domain", "out_domain", "overall"]
+# The no-answer threshold that would have been best (tests/test_run_coqa_threshold.py).
+BEST_KEYS = ["best_f1", "best_f1_thresh", "best_exact", "best_exact_thresh"]
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +68,7 @@ def test_researchers_command_line(tiny_model, tmp_path):
     assert run_coqa.main(argv) == 0
 
     results = read_json(output_dir / "eval_results.json")
-    assert list(results) == RESULT_KEYS + ["history_source"]
+    assert list(results) == RESULT_KEYS + ["history_source"] + BEST_KEYS
     assert results["history_source"] == "gold"
     assert results["overall"]["turns"] == DEV_TURNS == 84
     assert results["in_domain"]["turns"] == DEV_TURNS
@@ -248,4 +250,4 @@ def test_eval_all_checkpoints(tiny_model, shared_cache, tmp_path):
     assert len(read_json(output_dir / "predictions_.json")) == DEV_TURNS
     results = read_json(output_dir / "eval_results.json")
     assert list(results) == ["checkpoint-3", "final"]
-    assert all(list(r) == RESULT_KEYS + ["history_source"] for r in results.values())
+    assert all(list(r) == RESULT_KEYS + ["history_source"] + BEST_KEYS for r in results.values())

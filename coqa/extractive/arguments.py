@@ -98,6 +98,12 @@ def _eval_flags(parser: argparse.ArgumentParser) -> None:
                        help="how a turn's unknown (无法作答) score combines over its passage "
                             "windows: min, as the old coqa_metrics.py (windows without the "
                             "span are trained as unknown), or max; yes / no always take the max")
+    group.add_argument("--null_score_diff_threshold", type=float, default=0.0,
+                       help="answer 无法作答 when its score minus the best other answer's is "
+                            "above this (as Hugging Face's run_qa.py): higher answers 无法作答 "
+                            "less often; 0 keeps 'the best candidate wins'. --do_eval reports "
+                            "the best one on the dev file (best_f1_thresh in eval_results.json). "
+                            "An inference setting: not saved with the model")
     group.add_argument("--max_context_only", action=argparse.BooleanOptionalAction, default=False,
                        help="a span may start only at a token of the window where that token "
                             "has the most context (the old token_is_max_context)")

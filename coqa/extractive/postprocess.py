@@ -19,14 +19,27 @@ features, one per passage window. The decision rule, as the old transformers-coq
   length, the first such window on a tie (the old `token_is_max_context`); this is
   computed once for the whole feature set.
 
-The best candidate wins. A span's text is the passage's characters from its first
+The best candidate wins, with one setting, `null_score_diff_threshold` (as in Hugging Face's
+run_qa.py, 0 by default): 无法作答 wins when its score minus the best other candidate's
+score is above the threshold, and the best other candidate otherwise. Ties keep the
+order of the default: 是的 and 不是 before 无法作答, 无法作答 before a span (with the
+threshold 0 the rule is exactly "the best candidate wins"). A positive threshold answers
+无法作答 less often, a negative one more often; `--do_eval` reports the threshold that
+would have been best on the dev file (coqa.extractive.threshold).
+
+Each turn's n-best list holds the n_best_size best candidates in that decision order, then
+any of 是的 / 不是 / 无法作答 and the best candidate other than 无法作答 that fell outside
+them, in the same order: so every list has the three class scores (chat's probabilities)
+and the unknown-minus-best-other difference (`null_score_diff`, the threshold search).
+
+A span's text is the passage's characters from its first
 token's start offset to its last token's end offset, so nothing is inserted between
 Chinese characters.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -43,6 +56,8 @@ class PostprocessConfig:
     max_answer_length: int = 30    # longest span answer, in tokens
     null_score_reduce: str = "min"  # how the unknown score combines over a turn's features
     max_context_only: bool = False  # spans start only where their token has most context
+    # 无法作答 wins when its score minus the best other candidate's is above this.
+    null_score_diff_threshold: float = 0.0
 
     def __post_init__(self):
         if self.n_best_size < 1 or self.max_answer_length < 1:
@@ -51,6 +66,9 @@ class PostprocessConfig:
         if self.null_score_reduce not in NULL_SCORE_REDUCE:
             raise ConfigError(f"null_score_reduce must be one of {', '.join(NULL_SCORE_REDUCE)}, "
                              f"got {self.null_score_reduce!r}")
+        if not np.isfinite(self.null_score_diff_threshold):
+            raise ConfigError(f"null_score_diff_threshold must be a finite number, "
+                             f"got {self.null_score_diff_threshold!r}")
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -128,7 +146,9 @@ def predict_answers(start_logits: np.ndarray, end_logits: np.ndarray, features: 
 
     Returns `[{"id": dialogue id, "turn_id": int, "answer": str}]` in example order (only
     examples that have features) and `{"<id>_<turn_id>": [{"text", "score", "kind"}]}`,
-    best first, at most n_best_size entries, each distinct answer once.
+    in decision order (the answer first), each distinct answer once: the n_best_size best,
+    then the class answers and the best other answer that fell outside them (module
+    docstring).
     """
     start_logits = np.asarray(start_logits, dtype=np.float64)
     end_logits = np.asarray(end_logits, dtype=np.float64)
@@ -174,16 +194,44 @@ def predict_answers(start_logits: np.ndarray, end_logits: np.ndarray, features: 
         candidates = [(float(score), kind, text)
                       for score, (kind, text) in zip(special, SPECIAL_CANDIDATES)]
         candidates += [(score, "span", passage[a:b]) for (a, b), score in spans.items()]
-        candidates.sort(key=lambda c: -c[0])  # stable: ties keep yes, no, unknown, spans order
-        best, seen = [], set()
-        for score, kind, text in candidates:
-            if (kind, text) in seen:
-                continue
-            seen.add((kind, text))
-            best.append({"text": text, "score": score, "kind": kind})
-            if len(best) == config.n_best_size:
-                break
+        best = _nbest(candidates, config)
         predictions.append({"id": str(record.dialogue_id), "turn_id": int(record.turn_id),
                             "answer": best[0]["text"]})
         nbest[f"{record.dialogue_id}_{record.turn_id}"] = best
     return predictions, nbest
+
+
+def _nbest(candidates: List[Tuple[float, str, str]], config: PostprocessConfig
+           ) -> List[Dict[str, Any]]:
+    """One turn's n-best list (see `predict_answers`) from its (score, kind, text)
+    candidates, the class answers first in class order and then the spans."""
+    # The decision order: by score, 无法作答's lowered by the threshold; the stable sort
+    # keeps yes, no, unknown, spans on a tie, so the threshold 0 is "the best wins".
+    threshold = config.null_score_diff_threshold
+    candidates = sorted(candidates, key=lambda c: -(c[0] - threshold if c[1] == "unknown"
+                                                     else c[0]))
+    best: List[Dict[str, Any]] = []
+    seen, classes, have_other = set(), 0, False
+    for score, kind, text in candidates:
+        if (kind, text) in seen:
+            continue
+        # Always kept: the class answers, and the first answer other than 无法作答.
+        needed = kind != "span" or not have_other
+        if len(best) < config.n_best_size or needed:
+            seen.add((kind, text))
+            best.append({"text": text, "score": score, "kind": kind})
+            classes += kind != "span"
+            have_other = have_other or kind != "unknown"
+        if len(best) >= config.n_best_size and have_other and classes == NUM_SPECIAL:
+            break
+    return best
+
+
+def null_score_diff(nbest: Sequence[Dict[str, Any]]) -> Tuple[float, Dict[str, Any], Dict[str, Any]]:
+    """(score of 无法作答 minus the best other candidate's, the 无法作答 entry, the best
+    other entry) of one turn's n-best list as `predict_answers` writes it. The turn's
+    answer is 无法作答 exactly when the difference is above the threshold (or equal to it
+    and the best other candidate is a span)."""
+    unknown = next(entry for entry in nbest if entry["kind"] == "unknown")
+    other = next(entry for entry in nbest if entry["kind"] != "unknown")
+    return unknown["score"] - other["score"], unknown, other

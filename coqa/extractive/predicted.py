@@ -23,6 +23,7 @@ from coqa.extractive.features import FeatureConfig, FeatureSet, build_features
 from coqa.extractive.inference import InferenceConfig, predict_logits
 from coqa.extractive.model import ConvQAModel
 from coqa.extractive.postprocess import PostprocessConfig, predict_answers
+from coqa.extractive.threshold import threshold_search
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +87,26 @@ def evaluate_histories(model: ConvQAModel, inputs: EvalInputs, sources: Sequence
     """Predict with each history of `sources`, write predictions_<suffix>.json and
     nbest_predictions_<suffix>.json (predictions_predicted_<suffix>.json ... for the
     predicted history when both are asked for) and, with `inputs.score`, score them
-    (`coqa.data.outputs.predict_write_score`)."""
+    (`coqa.data.outputs.predict_write_score`) and add the no-answer threshold that would
+    have been best (`coqa.extractive.threshold`: best_f1, best_f1_thresh, best_exact,
+    best_exact_thresh) to each history's results."""
     logger.info("***** Running evaluation %s (%s history) *****", suffix, " and ".join(sources))
-    return predict_write_score(lambda source: _answers(model, source, inputs), sources,
-                               OutputNames.run_coqa(inputs.out_dir, suffix), inputs.data_file,
-                               inputs.score)
+    answered: Dict[str, Predictions] = {}
+
+    def answer(source: str) -> Predictions:
+        answered[source] = _answers(model, source, inputs)
+        return answered[source]
+
+    results = predict_write_score(answer, sources, OutputNames.run_coqa(inputs.out_dir, suffix),
+                                  inputs.data_file, inputs.score)
+    if results is not None:
+        for source in sources:
+            # With predicted history the history stays the one this threshold produced.
+            target = results if source == sources[0] else results["predicted_history"]
+            best = threshold_search(inputs.data_file, *answered[source])
+            target.update(best)
+            logger.info("No-answer threshold (%s history): best F1 %.1f at %.4g (now %.4g), "
+                        "best EM %.1f at %.4g", source, best["best_f1"], best["best_f1_thresh"],
+                        inputs.post.null_score_diff_threshold, best["best_exact"],
+                        best["best_exact_thresh"])
+    return results

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from coqa.extractive.labels import FILL_LOGIT
-from coqa.extractive.postprocess import PostprocessConfig, max_context_mask, predict_answers
+from coqa.extractive.postprocess import (PostprocessConfig, max_context_mask, null_score_diff,
+                                         predict_answers)
 
 #          0 1 2 3 4 5 6 7 8 9 10 11 12 13
 PASSAGE = "小明住在杭州。他喜欢踢足球。"
@@ -193,7 +194,10 @@ def test_examples_in_order_and_dynamic_padding():
     predictions, nbest = predict_answers(start, end, features, PostprocessConfig(n_best_size=3))
     assert predictions == [{"id": "a-1", "turn_id": 3, "answer": "杭州"},
                            {"id": "a-1", "turn_id": 4, "answer": "不是"}]
-    assert set(nbest) == {"a-1_3", "a-1_4"} and all(len(v) == 3 for v in nbest.values())
+    assert set(nbest) == {"a-1_3", "a-1_4"}
+    # The 3 best, then the class answers beyond them (the 3 best of turn 4 are all three).
+    assert [e["kind"] for e in nbest["a-1_3"]] == ["span"] * 3 + ["yes", "no", "unknown"]
+    assert [e["kind"] for e in nbest["a-1_4"]] == ["no", "yes", "unknown"]
     # A batch cut to 3 + 12 positions, padded back as inference joins batches: the same answers.
     joined = [np.concatenate([x[:1], np.pad(x[1:, :3 + 12], ((0, 0), (0, 6)),
                                             constant_values=FILL_LOGIT)]) for x in (start, end)]
@@ -204,7 +208,64 @@ def test_examples_in_order_and_dynamic_padding():
         predict_answers(*logits(2), features, PostprocessConfig())
 
 
+def test_null_score_diff_threshold_moves_the_unknown_decision():
+    # 无法作答 6, 杭州 5 (4 + 1), 是的 4, 不是 0: the difference is 6 - 5 = 1.
+    features = metadata([(0, 0, 14)])
+    start, end = logits(1)
+    start[0, 2] = end[0, 2] = 3.0
+    start[0, 0] = end[0, 0] = 2.0
+    start[0, cls(4)], end[0, cls(5)] = 4.0, 1.0
+    assert answers(start, end, features)[0] == ["无法作答"]
+    assert answers(start, end, features, null_score_diff_threshold=0.99)[0] == ["无法作答"]
+    got, nbest = answers(start, end, features, null_score_diff_threshold=1.01)
+    assert got == ["杭州"]
+    # The list is in decision order; scores stay the model's.
+    assert [(e["text"], e["score"]) for e in nbest["7_1"][:3]] == [
+        ("杭州", 5.0), ("无法作答", 6.0), ("是的", 4.0)]
+    assert null_score_diff(nbest["7_1"])[0] == 1.0
+    assert null_score_diff(nbest["7_1"])[2]["text"] == "杭州"
+    # A negative threshold answers 无法作答 more often: 无法作答 6 - 8 = -2 against 是的 8.
+    start[0, 0] = end[0, 0] = 4.0
+    assert answers(start, end, features)[0] == ["是的"]
+    assert answers(start, end, features, null_score_diff_threshold=-1.99)[0] == ["是的"]
+    assert answers(start, end, features, null_score_diff_threshold=-2.01)[0] == ["无法作答"]
+    # On a tie, 是的 / 不是 beat 无法作答 and 无法作答 beats a span, as with no threshold.
+    assert answers(start, end, features, null_score_diff_threshold=-2.0)[0] == ["是的"]
+    start[0, 0] = end[0, 0] = 0.0
+    assert answers(start, end, features, null_score_diff_threshold=1.0)[0] == ["无法作答"]
+
+
+def test_threshold_zero_is_the_best_candidate_wins():
+    # Random logits with many exact ties (integers): with the default threshold the answer
+    # is the best score, a tie going to 是的, 不是, 无法作答, then a span.
+    rank = {"yes": 0, "no": 1, "unknown": 2, "span": 3}
+    rng = np.random.default_rng(0)
+    features = metadata([(0, 0, 8), (0, 6, 8), (1, 0, 14)])
+    for _ in range(50):
+        start, end = (rng.integers(-3, 4, size=(3, 3 + LENGTH)).astype(float) for _ in range(2))
+        _, nbest = predict_answers(start, end, features, PostprocessConfig(n_best_size=4))
+        for entries in nbest.values():
+            scores = [e["score"] for e in entries]
+            assert scores == sorted(scores, reverse=True)
+            assert min((-e["score"], rank[e["kind"]]) for e in entries) == \
+                (-entries[0]["score"], rank[entries[0]["kind"]])
+            assert {e["kind"] for e in entries} >= {"yes", "no", "unknown"}
+            assert len(entries) <= 4 + 3
+
+
+def test_the_best_other_answer_is_kept_with_one_best():
+    features = metadata([(0, 0, 14)])
+    start, end = logits(1)
+    start[0, 2] = end[0, 2] = 3.0                # 无法作答 6
+    start[0, cls(4)] = end[0, cls(5)] = 2.0      # 杭州 4
+    _, nbest = answers(start, end, features, n_best_size=1)
+    assert [e["text"] for e in nbest["7_1"]] == ["无法作答", "杭州", "是的", "不是"]
+    assert null_score_diff(nbest["7_1"])[0] == 2.0
+
+
 def test_config_checked_and_no_torch():
+    with pytest.raises(ValueError):
+        PostprocessConfig(null_score_diff_threshold=float("nan"))
     with pytest.raises(ValueError):
         PostprocessConfig(null_score_reduce="mean")
     with pytest.raises(ValueError):
