@@ -7,7 +7,7 @@ import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Tuple
 
 from coqa.data.errors import UsageError
 
@@ -76,10 +76,10 @@ def check_weights_file(path: Path) -> None:
         raise UsageError(f"{path} is truncated or not a PyTorch file")
 
 
-def encoder_max_positions(path: str, what: str = "model",
-                          config_file: Optional[str] = None) -> int:
-    """max_position_embeddings of the config.json in `path` (a `what` folder, for messages),
-    or of `config_file`."""
+def read_model_config(path: str, what: str = "model",
+                      config_file: Optional[str] = None) -> Tuple[Path, dict]:
+    """(the file, its JSON object): the config.json in `path` (a `what` folder, for
+    messages), or `config_file`; missing or unreadable is one UsageError naming it."""
     config_path = Path(config_file) if config_file else require_folder(path, what) / "config.json"
     if not config_path.is_file():
         raise UsageError(f"{what} folder {path} has no config.json" if not config_file
@@ -88,7 +88,16 @@ def encoder_max_positions(path: str, what: str = "model",
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UsageError(f"{config_path} is not valid JSON: {err}") from None
-    return int(config.get("max_position_embeddings", 512))
+    if not isinstance(config, dict):
+        raise UsageError(f"{config_path} is not a model config (not a JSON object)")
+    return config_path, config
+
+
+def encoder_max_positions(path: str, what: str = "model",
+                          config_file: Optional[str] = None) -> int:
+    """max_position_embeddings of the config.json in `path` (a `what` folder, for messages),
+    or of `config_file`."""
+    return int(read_model_config(path, what, config_file)[1].get("max_position_embeddings", 512))
 
 
 # Encoder families whose folders the pipelines load (config.json's model_type).
@@ -117,16 +126,7 @@ def check_model_folder(path: str, model_types: Sequence[str],
                        config_file: Optional[str] = None) -> ModelFolder:
     """Refuse, in one line naming the file, a config.json that is missing, unreadable or
     names an encoder family the pipeline cannot load (before anything reads it)."""
-    config_path = Path(config_file) if config_file else require_folder(path, "model") / "config.json"
-    if not config_path.is_file():
-        raise UsageError(f"model folder {path} has no config.json" if not config_file
-                         else f"{config_file} does not exist")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UsageError(f"{config_path} is not valid JSON: {err}") from None
-    if not isinstance(config, dict):
-        raise UsageError(f"{config_path} is not a model config (not a JSON object)")
+    config_path, config = read_model_config(path, "model", config_file)
     model_type = config.get("model_type")
     if model_type is not None and model_type not in model_types:
         raise UsageError(f"{config_path} describes a {model_type!r} model (architectures "
