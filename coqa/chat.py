@@ -3,10 +3,11 @@
     python -m coqa.chat --model DIR [--passage FILE]            # extractive (run_coqa.py)
     python -m coqa.chat --model DIR [--passage FILE] --seq2seq  # generative (run_seq2seq.py)
 
-Each answer comes with its score (start + end logit of the chosen span, or of 是的 / 不是 /
-无法作答) and the passage window it came from; earlier questions and the model's own
-answers are the history, as with `--history_source predicted`. Commands: `:reset`,
-`:history`, `:passage`, `:quit` (see `coqa.repl`).
+Each answer comes with its kind (span, 是的, 不是 or 无法作答), its probability (a softmax over
+the turn's candidates: the n-best spans and the three class answers) and the passage
+window it came from; earlier questions and the model's own answers are the history, as
+with `--history_source predicted`. Commands: `:reset`, `:history`, `:passage`, `:quit`
+(Ctrl-C leaves as :quit does); an empty passage is refused (see `coqa.repl`).
 
 `--seq2seq` runs `python -m seq2seq.chat` with the same flags in this process's place:
 coqa never imports seq2seq (tests/test_layering.py), the generative side lives there.

@@ -1,15 +1,18 @@
 """One dialogue answered by a seq2seq model, turn by turn: what `python -m seq2seq.chat`
 asks (`coqa.repl.Answerer`). The last turn's source is built with the model's earlier
-answers as its history, shaped as the model was trained."""
+answers as its history, shaped as the model was trained. The answer's probability is
+exp(its log-probability, [SEP] included, before any length penalty); its kind is read off
+its text (`coqa.repl.answer_kind`)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence, Tuple
 
 import torch
 
 from coqa.data.text import Pieces, detokenize
-from coqa.repl import ChatAnswer, chat_dialogue
+from coqa.repl import ChatAnswer, answer_kind, chat_dialogue
 from seq2seq.config import SourceConfig
 from seq2seq.decoding import DecodeConfig, decode
 from seq2seq.examples import Seq2SeqData, pack_examples
@@ -32,11 +35,13 @@ class GenerativeAnswerer:
         with torch.inference_mode():
             output = decode(self.model, batch["source_ids"].to(self.device),
                             batch["source_mask"].to(self.device), self.decoding, frozenset(),
-                            False)
+                            nbest=True)
         best = output.answers[0]
         text = detokenize(self.tokenizer.convert_ids_to_tokens(list(best.token_ids)),
                           pieces=Pieces.of(self.tokenizer))
-        return ChatAnswer(text, float(best.score), self.window_of(data))
+        log_prob = best.nbest[0].log_prob if best.nbest else -math.inf
+        return ChatAnswer(text, answer_kind(text, passage), math.exp(log_prob),
+                          self.window_of(data))
 
     def window_of(self, data: Seq2SeqData) -> str:
         """The passage part of the source: after the first [SEP], without the last."""

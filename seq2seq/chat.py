@@ -2,8 +2,9 @@
 
     python -m seq2seq.chat --model DIR [--passage FILE] [--beam_size 1]
 
-(also `python -m coqa.chat --seq2seq ...`). Each answer comes with its score (the log-
-probability of the decoded answer) and the passage window of its source; the history is
+(also `python -m coqa.chat --seq2seq ...`). Each answer comes with its kind (是的, 不是,
+无法作答, span when the passage holds its text, else free-form), its probability (exp of
+the decoded answer's log-probability) and the passage window of its source; the history is
 the model's own earlier answers, shaped as the model was trained (its
 preprocessing_config.json; an s2s-ft ckpt-N folder: the defaults).
 Commands: `:reset`, `:history`, `:passage`, `:quit` (see `coqa.repl`).

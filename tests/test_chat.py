@@ -1,12 +1,16 @@
 """The chat tools end to end through a pseudo-terminal: `python -m coqa.chat` (extractive)
 and `python -m coqa.chat --seq2seq` (handing over to `python -m seq2seq.chat`), a passage
-pasted or loaded, questions one after another, :history, :reset, :quit."""
+pasted or loaded, questions one after another, :history, :reset, :quit, Ctrl-C; each
+answer with its kind and probability; an empty passage refused."""
 from __future__ import annotations
 
+import io
+import math
 import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -15,6 +19,9 @@ import pytest
 
 import run_seq2seq
 from coqa.chat import main as chat_main
+from coqa.data.errors import UsageError
+from coqa.extractive.answerer import candidate_probability
+from coqa.repl import ChatAnswer, answer_kind, run_chat
 from tests.conftest import PASSAGE, REPO
 
 
@@ -55,7 +62,8 @@ class Terminal:
         return code
 
 
-ANSWER = r"答: (.*)\n\s+score (-?[\d.]+|-?inf|nan), (window [^\n]+)\n"
+KINDS = "span|是的|不是|无法作答|free-form"
+ANSWER = rf"答: (.*)\n\s+({KINDS}), probability ([01]\.\d{{3}}), (window [^\n]+)\n"
 
 
 def converse(terminal: Terminal) -> None:
@@ -123,8 +131,10 @@ def test_extractive_answers_come_from_the_passage(extractive_model, tmp_path):
                          "--passage", str(passage)])
     terminal.expect("问> ")
     terminal.send("小明住在哪里？")
-    text, _, window = re.search(ANSWER, terminal.expect(ANSWER)).groups()
+    text, kind, probability, window = re.search(ANSWER, terminal.expect(ANSWER)).groups()
     assert text in PASSAGE or text in ("是的", "不是", "无法作答")
+    assert kind == (text if text in ("是的", "不是", "无法作答") else "span")
+    assert 0.0 < float(probability) <= 1.0
     assert re.fullmatch(r"window 1 of 1 \(passage characters 0-\d+\)", window)
     terminal.send(":quit")
     assert terminal.close() == 0
@@ -143,3 +153,74 @@ def test_a_missing_passage_file_is_one_line(extractive_model, tmp_path, capsys):
     code = chat_main(["--model", str(extractive_model), "--passage", str(tmp_path / "none.txt")])
     assert code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: --passage")
+
+
+def test_ctrl_c_leaves_as_quit(extractive_model, tmp_path):
+    passage = tmp_path / "passage.txt"
+    passage.write_text(PASSAGE, encoding="utf-8")
+    terminal = Terminal([sys.executable, "-m", "coqa.chat", "--model", str(extractive_model),
+                         "--passage", str(passage)])
+    terminal.expect("问> ")
+    terminal.send("小明住在哪里？")
+    terminal.expect(ANSWER)
+    terminal.expect("问> ")
+    terminal.process.send_signal(signal.SIGINT)
+    terminal.expect("Bye.")
+    assert terminal.close() == 0
+    assert "Traceback" not in terminal.process.stderr.read().decode("utf-8")
+
+
+def test_an_empty_pasted_passage_is_asked_for_again(extractive_model):
+    terminal = Terminal([sys.executable, "-m", "coqa.chat", "--model", str(extractive_model)])
+    terminal.expect("Paste the passage, then an empty line:")
+    terminal.send("")
+    terminal.expect("The passage is empty: paste it, then an empty line")
+    terminal.send("   ")
+    terminal.expect("The passage is empty")
+    terminal.send(PASSAGE)
+    terminal.send("")
+    terminal.expect(rf"Passage: {len(PASSAGE)} characters")
+    terminal.send(":quit")
+    terminal.expect("Bye.")
+    assert terminal.close() == 0
+
+
+@pytest.mark.parametrize("text", ["", " \n\n\t\n"])
+def test_an_empty_passage_file_is_one_line(extractive_model, tmp_path, capsys, text):
+    passage = tmp_path / "passage.txt"
+    passage.write_text(text, encoding="utf-8")
+    assert chat_main(["--model", str(extractive_model), "--passage", str(passage)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: --passage {passage} is empty: give a file with the passage's text"]
+
+
+class Echo:
+    """An answerer that answers the question itself, with probability 0.5."""
+
+    def answer(self, passage, history, question):
+        return ChatAnswer(question, answer_kind(question, passage), 0.5, "window 1 of 1")
+
+
+def test_end_of_input_before_a_passage_is_a_usage_error():
+    out = io.StringIO()
+    with pytest.raises(UsageError, match="no passage: input ended before one was pasted"):
+        run_chat(Echo(), None, io.StringIO("\n\n"), out)
+    assert out.getvalue().count("The passage is empty") == 2
+
+
+def test_kind_and_probability_shown():
+    out = io.StringIO()
+    answered = run_chat(Echo(), "小明住在杭州。", io.StringIO("杭州\n不是\n上海\n"), out)
+    assert answered == 3
+    assert "答: 杭州\n   span, probability 0.500, window 1 of 1\n" in out.getvalue()
+    assert "答: 不是\n   不是, probability 0.500" in out.getvalue()
+    assert "答: 上海\n   free-form, probability 0.500" in out.getvalue()
+    assert out.getvalue().endswith("Bye.\n")
+
+
+def test_candidate_probability_is_a_softmax_over_the_list():
+    entries = [{"score": 2.0}, {"score": 1.0}, {"score": 1.0}, {"score": -1000.0}]
+    expected = math.exp(2) / (math.exp(2) + 2 * math.exp(1))
+    assert candidate_probability(entries) == pytest.approx(expected)
+    assert candidate_probability([{"score": 5000.0}, {"score": 4999.0}]) == pytest.approx(
+        1 / (1 + math.exp(-1)))

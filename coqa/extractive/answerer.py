@@ -1,6 +1,11 @@
 """One dialogue answered by an extractive model, turn by turn: what `python -m coqa.chat`
 asks (`coqa.repl.Answerer`). The last turn is featurised with the model's earlier answers
-as its history, exactly as with `--history_source predicted`."""
+as its history, exactly as with `--history_source predicted`.
+
+The answer's probability is a softmax over the turn's candidates: its n-best list, which
+always holds the scores of 是的, 不是 and 无法作答 besides the best spans
+(coqa.extractive.postprocess); not calibrated, but comparable between answers, where the
+raw sums of start and end logits are not."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,8 +17,18 @@ import torch
 
 from coqa.extractive.features import FeatureConfig, FeatureSet, build_features
 from coqa.extractive.inference import InferenceConfig, predict_logits
+from coqa.extractive.labels import CLASS_TEXT, SPECIAL_NAMES
 from coqa.extractive.postprocess import PostprocessConfig, predict_answers
 from coqa.repl import ChatAnswer, chat_dialogue
+
+KIND_SHOWN = {"span": "span", **{name: CLASS_TEXT[i] for i, name in enumerate(SPECIAL_NAMES)}}
+
+
+def candidate_probability(nbest: Sequence[dict]) -> float:
+    """Softmax over the n-best list's scores: the share of its first entry (the answer)."""
+    scores = np.array([entry["score"] for entry in nbest], dtype=np.float64)
+    weights = np.exp(scores - scores.max())
+    return float(weights[0] / weights.sum())
 
 
 @dataclass
@@ -32,8 +47,10 @@ class ExtractiveAnswerer:
         start, end = predict_logits(self.model, built, InferenceConfig(show_progress=False),
                                     self.device)
         _, nbest = predict_answers(start, end, built, self.post)
-        best = next(iter(nbest.values()))[0]
-        return ChatAnswer(best["text"], best["score"], self.window_of(built, start, end, best))
+        entries = next(iter(nbest.values()))
+        best = entries[0]
+        return ChatAnswer(best["text"], KIND_SHOWN[best["kind"]], candidate_probability(entries),
+                          self.window_of(built, start, end, best))
 
     def window_of(self, built: FeatureSet, start: np.ndarray, end: np.ndarray, best) -> str:
         """The window whose own best answer is the chosen one with the highest score."""
