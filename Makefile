@@ -16,10 +16,17 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-test: $(VENV)/.installed
+# This checkout, editable and without dependencies (pyproject.toml): python -m evaluate,
+# coqa.* and the convqa-* commands then work from any folder.
+$(VENV)/.editable: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet "setuptools>=64"
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+test: $(VENV)/.editable
 	$(PY) -m pytest -q tests $(PYTEST_FLAGS)
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.editable
 	bash scripts/demo.sh $(PY)
 
 clean-venv:
