@@ -31,8 +31,13 @@ class Terminal:
     def __init__(self, argv):
         master, slave = pty.openpty()
         env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+        # A job started in the background (`make test &`) inherits SIGINT ignored, and Python
+        # then installs no KeyboardInterrupt handler: give the child the default, as a
+        # terminal would.
         self.process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=subprocess.PIPE,
-                                        cwd=REPO, env=env, close_fds=True)
+                                        cwd=REPO, env=env, close_fds=True,
+                                        preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                         signal.SIG_DFL))
         os.close(slave)
         self.master, self.seen = master, ""
 
