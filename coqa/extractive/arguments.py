@@ -48,12 +48,14 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max_query_length", type=int, default=64,
                        help="tokens of history + question (the tail is kept)")
     group.add_argument("--history_len", type=int, default=2, help="previous turns in the query")
-    group.add_argument("--outside_window", choices=OUTSIDE_WINDOW_LABELS, default="unknown",
+    group.add_argument("--outside_window", choices=OUTSIDE_WINDOW_LABELS, default="cls",
                        help="training label of a passage window that does not hold the answer "
-                            "span: unknown (无法作答, as the old scripts: every such window "
-                            "teaches 'cannot be answered'), or cls (the CLS token's span, as "
-                            "Hugging Face's run_qa.py: 'not in this window', kept apart from "
-                            "无法作答, which is then learned from unanswerable turns only)")
+                            "span: cls (the CLS token's span, as Hugging Face's run_qa.py: "
+                            "'not in this window', kept apart from 无法作答, which is then "
+                            "learned from unanswerable turns only), or unknown (无法作答, as the "
+                            "old scripts: every such window teaches 'cannot be answered'; on "
+                            "real passages the model then answers 无法作答 to everything, "
+                            "docs/MODEL.md 'Real encoder')")
     group.add_argument("--threads", type=int, default=1, help="processes for preprocessing")
     group.add_argument("--overwrite_cache", action="store_true", help="rebuild cached features")
     group.add_argument("--skip_invalid", action="store_true",
