@@ -64,8 +64,9 @@ echo "== 3b. the Hugging Face peer =="
 "$PY" -m evaluate --data-file "$OUT/dev.json" --pred-file "$OUT/peer/predictions_.json" \
     --out-file "$OUT/peer/eval_results.json"
 echo "== 3c. ours against the peer, on the same dev turns =="
-"$PY" -m evaluate.compare "$OUT/dev.json" "ours=$OUT/ours/predictions_.json" \
-    "peer=$OUT/peer/predictions_.json" | tee "$OUT/compare.md"
+# The peer first: the differences are ours minus the peer's.
+"$PY" -m evaluate.compare "$OUT/dev.json" "peer=$OUT/peer/predictions_.json" \
+    "ours=$OUT/ours/predictions_.json" --no-progress | tee "$OUT/compare.md"
 
 echo "== 4. run_seq2seq.py: a short fine-tune and decode =="
 "$PY" run_seq2seq.py --train_file "$OUT/train.json" --output_dir "$OUT/seq2seq" \
