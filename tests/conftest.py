@@ -137,3 +137,13 @@ def tiny_bert_config(vocab_size: int, dropout: float = 0.1, **overrides):
                   hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     values.update(overrides)
     return BertConfig(**values)
+
+
+def make_read_only(monkeypatch, folder: Path) -> None:
+    """`folder` read-only: by chmod, or (as root, whom chmod does not stop) by os.access."""
+    folder.chmod(0o555)
+    if os.access(folder, os.W_OK):
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda path, mode, *a, **k: (
+            False if os.path.abspath(path) == str(folder) and mode & os.W_OK
+            else real(path, mode, *a, **k)))

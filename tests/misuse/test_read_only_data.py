@@ -2,23 +2,15 @@
 under the output folder and say so; an unwritable --cache_dir is one line."""
 from __future__ import annotations
 
-import os
 
 import pytest
 
 import run_coqa
 import run_seq2seq
 from tests.misuse.conftest import SAMPLE, coqa_argv, copy, one_line, s2s_argv
+from tests.conftest import make_read_only
 
 
-def read_only(monkeypatch, folder):
-    """chmod 555; as root (whom chmod does not stop) os.access says so instead."""
-    folder.chmod(0o555)
-    if os.access(folder, os.W_OK):
-        real = os.access
-        monkeypatch.setattr(os, "access", lambda path, mode, *a, **k: (
-            False if os.path.abspath(path) == str(folder) and mode & os.W_OK
-            else real(path, mode, *a, **k)))
 
 
 def without(argv, flag):
@@ -32,7 +24,7 @@ def test_run_coqa_caches_under_the_output_folder(model, tmp_path, monkeypatch, c
     argv = without(coqa_argv(model, out, tmp_path / "unused", "--do_train", "--max_steps", "1"),
                    "--cache_dir")
     argv[argv.index("--data_dir") + 1] = str(data)
-    read_only(monkeypatch, data)
+    make_read_only(monkeypatch, data)
     try:
         assert run_coqa.main(argv) == 0
     finally:
@@ -48,7 +40,7 @@ def test_run_seq2seq_caches_under_the_output_folder(model, tmp_path, monkeypatch
     argv = without(s2s_argv(model, out, tmp_path / "unused", "--num_training_steps", "1"),
                    "--cached_train_features_file")
     argv[argv.index("--train_file") + 1] = str(data / "train.json")
-    read_only(monkeypatch, data)
+    make_read_only(monkeypatch, data)
     try:
         assert run_seq2seq.main(argv) == 0
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from seq2seq import examples as examples_module
 from seq2seq.config import SourceConfig
 from seq2seq.examples import Seq2SeqData, build_examples, load_or_build_examples
 from tests.seq2seq.conftest import make_tokenizer
+from tests.conftest import make_read_only
 
 
 def assert_same_examples(a: Seq2SeqData, b: Seq2SeqData) -> None:
@@ -59,14 +59,6 @@ def test_json_lines_without_ids_or_targets_round_trip(tmp_path, monkeypatch):
     assert loaded.target_ids.shape == (2, 0)
 
 
-def make_read_only(monkeypatch, folder):
-    """chmod 555; as root (whom chmod does not stop) os.access says so instead."""
-    folder.chmod(0o555)
-    if os.access(folder, os.W_OK):
-        real = os.access
-        monkeypatch.setattr(os, "access", lambda path, mode, *a, **k: (
-            False if os.path.abspath(path) == str(folder) and mode & os.W_OK
-            else real(path, mode, *a, **k)))
 
 
 def test_read_only_data_folder_caches_under_the_output_folder(layout, tmp_path, monkeypatch,

@@ -18,6 +18,7 @@ from coqa.data import cache as cache_module
 from coqa.data.cache import (CACHE_FORMAT_VERSION, HEADER_NAME, cache_key, cache_path,
                              choose_cache_dir, load_or_build, save_cache, vocab_fingerprint)
 from coqa.data.errors import UsageError
+from tests.conftest import make_read_only
 
 SETTINGS = {"max_seq_length": 512, "doc_stride": 128, "max_query_length": 64, "history_len": 2}
 
@@ -220,14 +221,6 @@ def test_cache_files_get_the_umask_mode(tmp_path):
 
 # ------------------------------------------------------------------ where the cache goes
 
-def read_only(monkeypatch, folder):
-    """`folder` read-only: by chmod, or (as root, whom chmod does not stop) by os.access."""
-    folder.chmod(0o555)
-    if os.access(folder, os.W_OK):
-        real = os.access
-        monkeypatch.setattr(os, "access", lambda path, mode, *a, **k: (
-            False if os.path.abspath(path) == str(folder) and mode & os.W_OK
-            else real(path, mode, *a, **k)))
 
 
 def test_cache_goes_next_to_the_data_when_that_folder_is_writable(tmp_path, caplog):
@@ -241,7 +234,7 @@ def test_cache_goes_next_to_the_data_when_that_folder_is_writable(tmp_path, capl
 def test_read_only_data_folder_falls_back_to_the_output_folder(tmp_path, monkeypatch, caplog):
     data = tmp_path / "data" / "dev.json"
     data.parent.mkdir()
-    read_only(monkeypatch, data.parent)
+    make_read_only(monkeypatch, data.parent)
     try:
         with caplog.at_level(logging.WARNING):
             chosen = choose_cache_dir(None, data, tmp_path / "out")
@@ -264,7 +257,7 @@ def test_explicit_cache_dir_that_is_not_writable_is_one_usage_error(where, tmp_p
     if where == "read-only folder":
         explicit = tmp_path / "cache"
         explicit.mkdir()
-        read_only(monkeypatch, explicit)
+        make_read_only(monkeypatch, explicit)
     else:
         (tmp_path / "blocker").write_text("")
         explicit = tmp_path / "blocker" / "cache"

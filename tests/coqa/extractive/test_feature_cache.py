@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from coqa.extractive.features import (FeatureConfig, FeatureSet, build_features,
                                       features_cache_path, load_or_build_features)
 from coqa.extractive.steps import DataSettings, load_features
 from tests.coqa.extractive.test_features import make_tokenizer
+from tests.conftest import make_read_only
 
 CONFIG = FeatureConfig(max_seq_length=32, doc_stride=8, max_query_length=8, history_len=2)
 
@@ -81,14 +81,6 @@ def test_cache_of_other_settings_under_the_expected_name_is_rebuilt(dev, tmp_pat
                                                   show_progress=False))
 
 
-def make_read_only(monkeypatch, folder):
-    """chmod 555; as root (whom chmod does not stop) os.access says so instead."""
-    folder.chmod(0o555)
-    if os.access(folder, os.W_OK):
-        real = os.access
-        monkeypatch.setattr(os, "access", lambda path, mode, *a, **k: (
-            False if os.path.abspath(path) == str(folder) and mode & os.W_OK
-            else real(path, mode, *a, **k)))
 
 
 def test_read_only_data_folder_caches_under_the_output_folder(dev, tmp_path, monkeypatch,
