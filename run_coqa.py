@@ -71,16 +71,37 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return run(args, explicit)
 
 
+def load_tokenizer_and_model(args, explicit: AbstractSet[str], flag_features, model_config):
+    """(tokenizer, model, feature config) of this run. Training starts from a pretrained
+    encoder or a saved model (whose feature settings carry over unless a flag says
+    otherwise); evaluation needs trained heads and uses the model's own settings."""
+    from coqa.data.folders import EXTRACTIVE_MODEL_TYPES, check_model_folder, load_tokenizer
+    from coqa.data.trained import EXTRACTIVE, folder_kind
+    from coqa.extractive.loading import load_model, load_trained_model, trained_feature_config
+
+    model_path = args.resume_from_checkpoint or args.model_name_or_path
+    folder = check_model_folder(model_path, EXTRACTIVE_MODEL_TYPES, args.config_name or None)
+    tokenizer = load_tokenizer(args.tokenizer_name or args.model_name_or_path,
+                               True if args.do_lower_case else None)
+    folder.check_tokenizer(tokenizer)
+    if args.do_train:
+        feature_config = (trained_feature_config(model_path, flag_features, explicit)
+                          if folder_kind(model_path) == EXTRACTIVE else flag_features)
+        return tokenizer, load_model(model_path, model_config, args.config_name, explicit), \
+            feature_config
+    trained = load_trained_model(model_path, flag_features, explicit,
+                                 dataclasses.asdict(model_config))
+    return tokenizer, trained.model, trained.features
+
+
 def run(args, explicit: AbstractSet[str]) -> int:
     # Imported once the flags are parsed: a typo is answered without loading torch.
     import torch
 
     from coqa.data.files import write_json
-    from coqa.data.folders import EXTRACTIVE_MODEL_TYPES, check_model_folder, load_tokenizer
-    from coqa.data.trained import EXTRACTIVE, folder_kind
+    from coqa.data.trained import EXTRACTIVE
     from coqa.extractive.display import log_features
-    from coqa.extractive.loading import (feature_settings, load_model, load_trained_model,
-                                         trained_feature_config)
+    from coqa.extractive.loading import feature_settings
     from coqa.extractive.steps import (DataSettings, during_training_evaluator, load_features,
                                        resolve_data_file, sized_for_device)
     from coqa.train.checkpoints import model_saver, save_final
@@ -107,18 +128,8 @@ def run(args, explicit: AbstractSet[str]) -> int:
                    int(dist.device.type == "cuda"), dist.distributed, train_config.precision)
     set_seed(args.seed)
 
-    folder = check_model_folder(model_path, EXTRACTIVE_MODEL_TYPES, args.config_name or None)
-    tokenizer = load_tokenizer(args.tokenizer_name or args.model_name_or_path,
-                               True if args.do_lower_case else None)
-    folder.check_tokenizer(tokenizer)
-    if args.do_train:  # a saved model's settings carry over unless a flag says otherwise
-        feature_config = (trained_feature_config(model_path, flag_features, explicit)
-                          if folder_kind(model_path) == EXTRACTIVE else flag_features)
-        model = load_model(model_path, model_config, args.config_name, explicit)
-    else:  # evaluation needs trained heads, and uses the model's own settings
-        trained = load_trained_model(model_path, flag_features, explicit,
-                                     dataclasses.asdict(model_config))
-        model, feature_config = trained.model, trained.features
+    tokenizer, model, feature_config = load_tokenizer_and_model(args, explicit, flag_features,
+                                                                model_config)
     check_lengths(args, feature_config.max_seq_length)
     inference = sized_for_device(inference, "per_gpu_eval_batch_size" in explicit, model,
                                  feature_config.max_seq_length, dist.device)
