@@ -33,9 +33,12 @@ def configs_from(args, explicit: AbstractSet[str], cuda_available: bool):
 
     features = FeatureConfig(max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
                              max_query_length=args.max_query_length, history_len=args.history_len,
-                             outside_window=args.outside_window)
+                             outside_window=args.outside_window,
+                             history_encoding=args.history_encoding)
+    hae_turns = args.history_len if args.history_encoding == "hae" else 0
     model = ModelConfig(middle=args.middle, exact_match=args.exact_match,
-                        rtransformer_bidirectional=args.rtransformer_bidirectional)
+                        rtransformer_bidirectional=args.rtransformer_bidirectional,
+                        history_answer_turns=hae_turns)
     post = PostprocessConfig(n_best_size=args.n_best_size, max_answer_length=args.max_answer_length,
                              null_score_reduce=args.null_score_reduce,
                              max_context_only=args.max_context_only,
@@ -74,10 +77,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def load_tokenizer_and_model(args, explicit: AbstractSet[str], flag_features, model_config):
     """(tokenizer, model, feature config) of this run. Training starts from a pretrained
     encoder or a saved model (whose feature settings carry over unless a flag says
-    otherwise); evaluation needs trained heads and uses the model's own settings."""
+    otherwise); evaluation needs trained heads and uses the model's own settings. The
+    tokenizer and model are made ready for the history encoding (marker tokens)."""
     from coqa.data.folders import EXTRACTIVE_MODEL_TYPES, check_model_folder, load_tokenizer
     from coqa.data.trained import EXTRACTIVE, folder_kind
-    from coqa.extractive.loading import load_model, load_trained_model, trained_feature_config
+    from coqa.extractive.loading import (load_model, load_trained_model, prepare_history_encoding,
+                                         trained_feature_config)
 
     model_path = args.resume_from_checkpoint or args.model_name_or_path
     folder = check_model_folder(model_path, EXTRACTIVE_MODEL_TYPES, args.config_name or None)
@@ -87,11 +92,13 @@ def load_tokenizer_and_model(args, explicit: AbstractSet[str], flag_features, mo
     if args.do_train:
         feature_config = (trained_feature_config(model_path, flag_features, explicit)
                           if folder_kind(model_path) == EXTRACTIVE else flag_features)
-        return tokenizer, load_model(model_path, model_config, args.config_name, explicit), \
-            feature_config
-    trained = load_trained_model(model_path, flag_features, explicit,
-                                 dataclasses.asdict(model_config))
-    return tokenizer, trained.model, trained.features
+        model = load_model(model_path, model_config, args.config_name, explicit)
+    else:
+        trained = load_trained_model(model_path, flag_features, explicit,
+                                     dataclasses.asdict(model_config))
+        model, feature_config = trained.model, trained.features
+    prepare_history_encoding(tokenizer, model, feature_config, model_path)
+    return tokenizer, model, feature_config
 
 
 def run(args, explicit: AbstractSet[str]) -> int:
@@ -136,7 +143,8 @@ def run(args, explicit: AbstractSet[str]) -> int:
     # args.json records what this run really uses: the model's own settings, not the flags'.
     args_dict = {**vars(args), **feature_settings(feature_config),
                  **{name: getattr(model.config, name) for name in
-                    ("middle", "exact_match", "rtransformer_bidirectional")}}
+                    ("middle", "exact_match", "rtransformer_bidirectional",
+                     "history_answer_turns")}}
     logger.info("Training/evaluation parameters %s", args_dict)
     if dist.is_main:
         write_json(output_dir / "args.json", args_dict)
@@ -178,7 +186,7 @@ def evaluate_targets(args, explicit: AbstractSet[str], model, output_dir: Path, 
     trained settings. Returns the results by suffix ("final" for the model itself)."""
     from coqa.data.history import resolve_history_sources
     from coqa.data.readers import load_dialogues
-    from coqa.extractive.loading import load_trained_model
+    from coqa.extractive.loading import load_trained_model, prepare_history_encoding
     from coqa.extractive.predicted import EvalInputs, evaluate_histories
     from coqa.extractive.steps import evaluation_targets, load_features, resolve_data_file
 
@@ -209,6 +217,7 @@ def evaluate_targets(args, explicit: AbstractSet[str], model, output_dir: Path, 
         else:
             trained = load_trained_model(target, data.features, explicit)
             target_model, features = trained.model, trained.features
+            prepare_history_encoding(tokenizer, target_model, features, target)
         results = evaluate_histories(target_model, inputs_for(features), sources, suffix)
         if results is not None:
             logger.info("Results: %s", {k: v for k, v in results.items()

@@ -35,12 +35,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from coqa.data.folders import load_tokenizer
     from coqa.extractive.answerer import ExtractiveAnswerer
-    from coqa.extractive.loading import load_trained_model
+    from coqa.extractive.loading import load_trained_model, prepare_history_encoding
 
     device = torch.device("cuda" if torch.cuda.is_available() and not args.no_cuda else "cpu")
     trained = load_trained_model(args.model)  # its heads and the features it was trained on
-    answerer = ExtractiveAnswerer(trained.model.to(device).eval(), load_tokenizer(args.model),
-                                  trained.features, device)
+    tokenizer = load_tokenizer(args.model)
+    prepare_history_encoding(tokenizer, trained.model, trained.features, args.model)
+    answerer = ExtractiveAnswerer(trained.model.to(device).eval(), tokenizer, trained.features,
+                                  device)
     run_chat(answerer, passage, sys.stdin, sys.stdout)
     return 0
 

@@ -7,6 +7,7 @@ import argparse
 from coqa.cli import OneLineParser, add_optimizer_flags, add_resume_flags, add_system_flags
 from coqa.data.history import HISTORY_CHOICES
 from coqa.extractive.config import MIDDLE_KINDS
+from coqa.extractive.history_marks import HISTORY_ENCODINGS
 from coqa.extractive.labels import OUTSIDE_WINDOW_LABELS
 from coqa.extractive.postprocess import NULL_SCORE_REDUCE
 from coqa.train.config import ADVERSARIAL_METHODS
@@ -47,7 +48,18 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
                        help="tokens between the starts of consecutive passage windows")
     group.add_argument("--max_query_length", type=int, default=64,
                        help="tokens of history + question (the tail is kept)")
-    group.add_argument("--history_len", type=int, default=2, help="previous turns in the query")
+    group.add_argument("--history_len", type=int, default=2,
+                       help="previous turns the model sees (in the query, or marked in the "
+                            "passage: --history_encoding)")
+    group.add_argument("--history_encoding", choices=HISTORY_ENCODINGS, default="concat",
+                       help="how the previous turns are shown: concat (their questions and "
+                            "answers joined before the question), hae (the query is the "
+                            "question alone; a learned, zero-initialised embedding of how many "
+                            "turns ago a passage token was an answer is added to its word "
+                            "embedding: Qu et al. 2019), markers (the query is the question "
+                            "alone; marker tokens [A1] ... [/A1] around the previous answers in "
+                            "the passage, numbered by turn distance: MarCQAp). A saved model "
+                            "keeps its own; docs/MODEL.md 'History encodings'")
     group.add_argument("--outside_window", choices=OUTSIDE_WINDOW_LABELS, default="cls",
                        help="training label of a passage window that does not hold the answer "
                             "span: cls (the CLS token's span, as Hugging Face's run_qa.py: "

@@ -38,7 +38,10 @@ class ModelConfig:
     `head_dropout` is applied between the two layers of each head (0.1, BERT's own
     hidden dropout). `exact_match` adds a learned embedding of each token's exact-match
     flag (`coqa.extractive.matching`) to its word embedding; zero at the start, so a
-    pretrained encoder begins exactly as it was. `half_precision_padding_logit` is the
+    pretrained encoder begins exactly as it was. `history_answer_turns` > 0 adds the
+    history answer embedding (`--history_encoding hae`): history_answer_turns + 1 rows,
+    row d for a passage token that answered the turn d turns ago (0: none), zero at the
+    start. `half_precision_padding_logit` is the
     logit given to padding positions when the logits are float16/bfloat16: -1e4 stays finite even if a bfloat16
     value is later cast to float16 or two such logits are added; in float32 the value is
     half the dtype's minimum, which also survives adding a start and an end logit."""
@@ -54,6 +57,7 @@ class ModelConfig:
     head_dropout: float = 0.1
     head_init: str = "fan_in"
     exact_match: bool = False
+    history_answer_turns: int = 0
     half_precision_padding_logit: float = FILL_LOGIT  # -1e4
 
     def __post_init__(self):
@@ -67,6 +71,9 @@ class ModelConfig:
         for name in ("middle_dropout", "head_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.history_answer_turns < 0:
+            raise ConfigError(f"history_answer_turns must be at least 0, "
+                              f"got {self.history_answer_turns}")
         if self.head_init not in HEAD_INITS:
             raise ConfigError(f"head_init must be one of {', '.join(HEAD_INITS)}, "
                              f"got {self.head_init!r}")
@@ -87,6 +94,6 @@ class ModelConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown model config keys {unknown}")
-        # Checkpoints written before the exact-match embedding existed have no such key
-        # and no such weights.
+        # Checkpoints written before the exact-match (or the history answer) embedding
+        # existed have no such key and no such weights; the dataclass default says so.
         return cls(**{"exact_match": False, **values})

@@ -17,6 +17,13 @@ tokens: the oldest history goes first and the tail of the current question is al
 This is the "sep" format of `coqa.data.query`, the builder the seq2seq sources share; how
 many queries were cut (and how many inside the current question) is logged once per file.
 
+With `history_encoding` "hae" or "markers" (`coqa.extractive.history_marks`) the query
+is the current question alone and the previous answers are shown in the passage instead:
+as history answer embedding ids (`history_answer_ids`, one per sequence position, 0
+outside the passage) or as marker tokens inserted around them. Each turn then has its
+own passage tokens; marker tokens have no offsets, so no answer starts or ends on one,
+and the span labels point at the passage tokens wherever the markers moved them.
+
 Passage windows start every `doc_stride` tokens (the step between window starts, not an
 overlap) and are at most `max_seq_length - len(query) - 3` tokens long; the last window is
 the first one that reaches the passage end.
@@ -52,6 +59,8 @@ from coqa.data.query import (QUERY_SPECIAL_TOKENS, HistoryConfig, QueryCuts, bui
                              check_window_room, min_window_length)
 from coqa.data.tokenizing import CHUNK_DIALOGUES, encode_batch, encode_ids
 from coqa.data.windows import char_span_to_tokens, special_ids, window_starts
+from coqa.extractive.history_marks import (HISTORY_ENCODINGS, hae_ids, insert_markers,
+                                           marker_id_map, previous_answers)
 from coqa.extractive.labels import (CLS_SPAN_CLASS, NO_CLASS, NUM_SPECIAL,
                                     OUTSIDE_WINDOW_LABELS, SPECIAL_CLASS, UNKNOWN_CLASS,
                                     YES_CLASS)
@@ -75,6 +84,10 @@ class FeatureConfig:
     # window", as Hugging Face's run_qa.py; 无法作答 is then learned from turns the
     # passage cannot answer only).
     outside_window: str = "unknown"
+    # How the previous turns are shown (coqa.extractive.history_marks): "concat" (in the
+    # query), "hae" (an embedding id of each passage token), "markers" (tokens inserted
+    # in the passage). Models saved before the setting existed were "concat".
+    history_encoding: str = "concat"
 
     def __post_init__(self):
         history = self.history  # checks max_query_length and history_len
@@ -82,11 +95,20 @@ class FeatureConfig:
         if self.outside_window not in OUTSIDE_WINDOW_LABELS:
             raise ConfigError(f"outside_window must be one of {', '.join(OUTSIDE_WINDOW_LABELS)}, "
                               f"got {self.outside_window!r}")
+        if self.history_encoding not in HISTORY_ENCODINGS:
+            raise ConfigError(f"history_encoding must be one of {', '.join(HISTORY_ENCODINGS)}, "
+                              f"got {self.history_encoding!r}")
+        if self.history_encoding != "concat" and self.history_len < 1:
+            raise ConfigError(f"--history_encoding {self.history_encoding} needs --history_len "
+                              f"of at least 1 (got {self.history_len}): it shows the previous "
+                              f"turns' answers in the passage, and there are none")
 
     @property
     def history(self) -> HistoryConfig:
-        """What goes into a turn's query: `history_len` turns in the "sep" format."""
-        return HistoryConfig(self.history_len, self.max_query_length, "sep")
+        """What goes into a turn's query: `history_len` turns in the "sep" format, or the
+        current question alone when the history is shown in the passage."""
+        return HistoryConfig(self.history_len, self.max_query_length,
+                             "sep" if self.history_encoding == "concat" else "question_only")
 
     @property
     def min_window_length(self) -> int:
@@ -121,6 +143,9 @@ class FeatureSet(TrainDataset):
     token_offsets: np.ndarray    # (N, L, 2) int32
     examples: List[TurnRecord]
     passages: List[str]
+    # (N, L) int8, history_encoding "hae" only: how many turns ago the passage token at
+    # each position was an answer (0: never, and outside the passage).
+    history_answer_ids: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -136,6 +161,8 @@ class FeatureSet(TrainDataset):
     def to_arrays(self) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
         """(arrays, JSON-able metadata) for the feature cache; `from_arrays` inverts it."""
         arrays = {name: getattr(self, name) for name in ARRAY_FIELDS}
+        if self.history_answer_ids is not None:
+            arrays["history_answer_ids"] = self.history_answer_ids
         meta = {"examples": [[r.dialogue_id, r.turn_id, r.domain, r.passage_index]
                              for r in self.examples],
                 "passages": list(self.passages)}
@@ -147,8 +174,11 @@ class FeatureSet(TrainDataset):
         if len({len(arrays[name]) for name in ARRAY_FIELDS}) != 1:
             raise ValueError("the cached feature arrays differ in length")
         examples = [TurnRecord(*row) for row in meta["examples"]]
+        hae = arrays["history_answer_ids"] if "history_answer_ids" in arrays else None
+        if hae is not None and len(hae) != len(arrays["input_ids"]):
+            raise ValueError("the cached feature arrays differ in length")
         return cls(**{name: arrays[name] for name in ARRAY_FIELDS}, examples=examples,
-                   passages=list(meta["passages"]))
+                   passages=list(meta["passages"]), history_answer_ids=hae)
 
     def batch(self, indices: Sequence[int] | np.ndarray, with_labels: bool = True):
         """A dict of int64 torch tensors for `model(**batch)`, cut to the longest real
@@ -161,6 +191,8 @@ class FeatureSet(TrainDataset):
         arrays = {"input_ids": self.input_ids[indices, :length],
                   "attention_mask": mask[:, :length],
                   "token_type_ids": self.token_type_ids[indices, :length]}
+        if self.history_answer_ids is not None:
+            arrays["history_answer_ids"] = self.history_answer_ids[indices, :length]
         if with_labels:
             arrays["start_positions"] = self.start_positions[indices]
             arrays["end_positions"] = self.end_positions[indices]
@@ -191,12 +223,13 @@ class _Plan:
     examples: List[TurnRecord]
     passage_ids: np.ndarray         # (P,) int32, the passages' tokens one after another
     passage_offsets: np.ndarray     # (P, 2) int32
-    passage_start: np.ndarray       # (D,) int64, where each passage's tokens begin
+    passage_start: np.ndarray       # (S,) int64, where each passage's tokens begin
+    passage_hae: Optional[np.ndarray]  # (P,) int8 history answer ids ("hae" only)
     query_ids: np.ndarray           # (Q,) int32, every turn's query one after another
     query_start: np.ndarray         # (T,) int64
     query_length: np.ndarray        # (T,) int64
     feature_example: np.ndarray     # (F,) int64, local example index
-    feature_passage: np.ndarray     # (F,) int64, local passage (dialogue) index
+    feature_passage: np.ndarray     # (F,) int64, local passage index (into passage_start)
     window_start: np.ndarray        # (F,) int64, first passage token of the window
     window_length: np.ndarray       # (F,) int64
     start_positions: np.ndarray     # (F,) int64
@@ -238,12 +271,76 @@ def _window_label(special: Optional[int], evidence: Optional[Tuple[int, int]],
     return (outside, outside), "windows_without_span"
 
 
+@dataclass
+class _Passage:
+    """A passage's tokens as one turn's windows read them (the dialogue's own tokens for
+    "concat", its own marks for "hae" and "markers")."""
+
+    ids: np.ndarray                  # (M,) int32
+    offsets: np.ndarray              # (M, 2) int32
+    hae: Optional[np.ndarray]        # (M,) int8, "hae" only
+    positions: Optional[np.ndarray]  # (T,) where the dialogue's token t is; None: t itself
+
+
+def _turn_passage(tokens: _Passage, dialogue: Dialogue, turn_index: int, config: FeatureConfig,
+                  marker_ids: Dict[str, int]) -> _Passage:
+    """The passage of turn `turn_index` with the previous answers marked (history_marks)."""
+    answers = previous_answers(dialogue.turns, turn_index, config.history_len)
+    if config.history_encoding == "hae":
+        return _Passage(tokens.ids, tokens.offsets, hae_ids(tokens.offsets, answers), None)
+    marked = insert_markers(tokens.ids, tokens.offsets, answers, marker_ids)
+    return _Passage(marked.ids, marked.offsets, None, marked.positions)
+
+
+@dataclass
+class _TurnLabels:
+    """What labelling a turn's windows needs, in the dialogue's passage tokens."""
+
+    first: List[int]             # first token of each turn's span
+    last: List[int]
+    rationale_first: List[int]
+    rationale_last: List[int]
+
+
+def _turn_rows(turn, turn_index: int, labels: _TurnLabels, passage: _Passage, query_length: int,
+               config: FeatureConfig, stats: Dict[str, int]) -> List[Tuple[int, int, int, int]]:
+    """(window start, window length, start label, end label) of each window of one turn."""
+    where = (lambda t: t) if passage.positions is None else (lambda t: int(passage.positions[t]))
+    window = config.max_seq_length - query_length - QUERY_SPECIAL_TOKENS
+    special = SPECIAL_CLASS.get(turn.kind)
+    span_tokens = None
+    if special is None and turn.span is not None:
+        stats["span_turns"] += 1
+        if labels.first[turn_index] <= labels.last[turn_index]:
+            span_tokens = where(labels.first[turn_index]), where(labels.last[turn_index])
+        else:
+            stats["unmappable_spans"] += 1
+    # Class of passage token t in a window starting at `start`: t + shift - start.
+    shift = NUM_SPECIAL + query_length + 2
+    evidence = None  # a yes / no turn's rationale tokens (CoQA)
+    if special in YES_NO_CLASSES and turn.rationale is not None \
+            and labels.rationale_first[turn_index] <= labels.rationale_last[turn_index]:
+        evidence = (where(labels.rationale_first[turn_index]),
+                    where(labels.rationale_last[turn_index]))
+    outside = CLS_SPAN_CLASS if config.outside_window == "cls" else UNKNOWN_CLASS
+    num_tokens = len(passage.ids)
+    rows = []
+    for start in window_starts(num_tokens, window, config.doc_stride):
+        length = min(window, num_tokens - start)
+        label, missed = _window_label(special, evidence, span_tokens, start, length, shift,
+                                      outside)
+        if missed:
+            stats[missed] += 1
+        rows.append((start, length, *label))
+    return rows
+
+
 def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dialogue],
                 tokenizer, config: FeatureConfig, last_turn_only: bool = False) -> _Plan:
     """Tokenize a few dialogues (one batched call for the passages with offsets, one for
     every question and answer), cut the windows and label them; with `last_turn_only`
     only each dialogue's last turn becomes an example (the others are its history)."""
-    passages = encode_batch(tokenizer, [d.passage for d in dialogues])
+    encoded = encode_batch(tokenizer, [d.passage for d in dialogues])
     history = config.history
     with_answers = history.uses_answers
     texts = [text for d in dialogues for t in d.turns
@@ -251,27 +348,27 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
     text_ids = encode_ids(tokenizer, texts)
     per_turn = 2 if with_answers else 1
     sep_id = special_ids(tokenizer)[1]
-    outside = CLS_SPAN_CLASS if config.outside_window == "cls" else UNKNOWN_CLASS
+    marker_ids = marker_id_map(tokenizer, config.history_len) \
+        if config.history_encoding == "markers" else {}
 
-    passage_ids = [e.ids for e in passages]
-    passage_lengths = np.array([len(ids) for ids in passage_ids], dtype=np.int64)
-    passage_start = _starts(passage_lengths)
-    passage_offsets = _flat([e.offsets for e in passages], width=2)
     stats = {"turns": 0, "span_turns": 0, "unmappable_spans": 0, "windows_without_span": 0,
              "windows_without_rationale": 0}
     examples: List[TurnRecord] = []
     queries: List[List[int]] = []
+    passages: List[_Passage] = []
     query_cuts = QueryCuts()
     # Per feature: local example, local passage, window start, window length, start label,
     # end label.
     rows: List[Tuple[int, int, int, int, int, int]] = []
     position = 0  # into text_ids
     for local, dialogue in enumerate(dialogues):
-        num_tokens = int(passage_lengths[local])
-        offsets = passage_offsets[passage_start[local]:passage_start[local] + num_tokens]
-        first, last = _token_ranges(offsets, [t.span for t in dialogue.turns])
-        rationale_first, rationale_last = _token_ranges(
-            offsets, [t.rationale for t in dialogue.turns])
+        tokens = _Passage(np.asarray(encoded[local].ids, dtype=np.int32),
+                          np.asarray(encoded[local].offsets, dtype=np.int32).reshape(-1, 2),
+                          None, None)
+        if config.history_encoding == "concat":
+            passages.append(tokens)
+        labels = _TurnLabels(*_token_ranges(tokens.offsets, [t.span for t in dialogue.turns]),
+                             *_token_ranges(tokens.offsets, [t.rationale for t in dialogue.turns]))
         end = position + len(dialogue.turns) * per_turn
         questions = text_ids[position:end:per_turn]
         answers = text_ids[position + 1:end:per_turn] if with_answers else None
@@ -280,41 +377,33 @@ def _plan_chunk(first_dialogue: int, first_example: int, dialogues: Sequence[Dia
                 continue
             example = len(examples)
             examples.append(TurnRecord(dialogue.id, turn.turn_id, dialogue.domain,
-                                          first_dialogue + local))
+                                       first_dialogue + local))
             built = build_query(questions, answers, turn_index, history, sep_id)
             query_cuts.add(built)
-            query = built.ids
-            queries.append(query)
-            window = config.max_seq_length - len(query) - QUERY_SPECIAL_TOKENS
-            special = SPECIAL_CLASS.get(turn.kind)
-            span_tokens = None
-            if special is None and turn.span is not None:
-                stats["span_turns"] += 1
-                if first[turn_index] <= last[turn_index]:
-                    span_tokens = first[turn_index], last[turn_index]
-                else:
-                    stats["unmappable_spans"] += 1
-            # Class of passage token t in a window starting at `start`: t + shift - start.
-            shift = NUM_SPECIAL + len(query) + 2
-            evidence = None  # a yes / no turn's rationale tokens (CoQA)
-            if special in YES_NO_CLASSES and turn.rationale is not None \
-                    and rationale_first[turn_index] <= rationale_last[turn_index]:
-                evidence = rationale_first[turn_index], rationale_last[turn_index]
-            for start in window_starts(num_tokens, window, config.doc_stride):
-                length = min(window, num_tokens - start)
-                label, missed = _window_label(special, evidence, span_tokens, start, length,
-                                              shift, outside)
-                if missed:
-                    stats[missed] += 1
-                rows.append((example, local, start, length, *label))
+            queries.append(built.ids)
+            if config.history_encoding != "concat":
+                passages.append(_turn_passage(tokens, dialogue, turn_index, config, marker_ids))
+            rows += [(example, len(passages) - 1, *row) for row in _turn_rows(
+                turn, turn_index, labels, passages[-1], len(built.ids), config, stats)]
         stats["turns"] += 1 if last_turn_only else len(dialogue.turns)
         position = end
 
     table = np.array(rows, dtype=np.int64).reshape(-1, 6)
     query_length = np.array([len(q) for q in queries], dtype=np.int64)
-    return _Plan(first_example, examples, _flat(passage_ids), passage_offsets,
-                 passage_start, _flat(queries), _starts(query_length), query_length,
-                 *table.T, stats, query_cuts)
+    passage_hae = np.concatenate([p.hae for p in passages]).astype(np.int8) \
+        if config.history_encoding == "hae" and passages else None
+    return _Plan(first_example, examples, _concat([p.ids for p in passages], (0,)),
+                 _concat([p.offsets for p in passages], (0, 2)),
+                 _starts(np.array([len(p.ids) for p in passages], dtype=np.int64)), passage_hae,
+                 _flat(queries), _starts(query_length), query_length, *table.T, stats,
+                 query_cuts)
+
+
+def _concat(arrays: Sequence[np.ndarray], empty_shape: Tuple[int, ...]) -> np.ndarray:
+    """int32 arrays one after another (an empty one of `empty_shape` for none)."""
+    if not arrays:
+        return np.zeros(empty_shape, dtype=np.int32)
+    return np.concatenate(arrays).astype(np.int32, copy=False)
 
 
 def _pad_into(features: FeatureSet, first_row: int, plan: _Plan, cls_id: int, sep_id: int
@@ -331,6 +420,7 @@ def _pad_into(features: FeatureSet, first_row: int, plan: _Plan, cls_id: int, se
     features.token_type_ids[rows] = in_sequence & (columns >= body[:, None])
     ids = features.input_ids[rows]  # views: writing them fills `features`
     offsets = features.token_offsets[rows]
+    hae = None if plan.passage_hae is None else features.history_answer_ids[rows]
     ids[:, 0] = cls_id
     ids[np.arange(count), 1 + query_length] = sep_id
     ids[np.arange(count), last] = sep_id
@@ -342,6 +432,8 @@ def _pad_into(features: FeatureSet, first_row: int, plan: _Plan, cls_id: int, se
         ids[row, 1:1 + q] = plan.query_ids[q_from:q_from + q]
         ids[row, 2 + q:2 + q + w] = plan.passage_ids[w_from:w_from + w]
         offsets[row, 2 + q:2 + q + w] = plan.passage_offsets[w_from:w_from + w]
+        if hae is not None:
+            hae[row, 2 + q:2 + q + w] = plan.passage_hae[w_from:w_from + w]
     features.example_index[rows] = plan.feature_example + plan.first_example
     features.start_positions[rows] = plan.start_positions
     features.end_positions[rows] = plan.end_positions
@@ -403,7 +495,8 @@ def build_features(dialogues: Sequence[Dialogue], tokenizer, config: FeatureConf
 
     cls_id, sep_id, pad_id = special_ids(tokenizer)
     features = _empty_feature_set(sum(len(p.feature_example) for p in plans),
-                                  config.max_seq_length, pad_id)
+                                  config.max_seq_length, pad_id,
+                                  config.history_encoding == "hae")
     features.passages = [d.passage for d in dialogues]
     row = 0
     for plan in plans:
@@ -426,7 +519,7 @@ def build_features(dialogues: Sequence[Dialogue], tokenizer, config: FeatureConf
     return features
 
 
-def _empty_feature_set(count: int, length: int, pad_id: int) -> FeatureSet:
+def _empty_feature_set(count: int, length: int, pad_id: int, hae: bool = False) -> FeatureSet:
     return FeatureSet(input_ids=np.full((count, length), pad_id, np.int32),
                       token_type_ids=np.zeros((count, length), np.int8),
                       attention_mask=np.zeros((count, length), np.int8),
@@ -434,7 +527,8 @@ def _empty_feature_set(count: int, length: int, pad_id: int) -> FeatureSet:
                       end_positions=np.zeros(count, np.int64),
                       example_index=np.zeros(count, np.int32),
                       token_offsets=np.full((count, length, 2), -1, np.int32),
-                      examples=[], passages=[])
+                      examples=[], passages=[],
+                      history_answer_ids=np.zeros((count, length), np.int8) if hae else None)
 
 
 def features_cache_path(data_file: str | Path, tokenizer, config: FeatureConfig,

@@ -18,6 +18,7 @@ from coqa.data.errors import ConfigError, UsageError
 from coqa.data.folders import check_weights_file, encoder_max_positions, require_folder
 from coqa.data.trained import EXTRACTIVE, merge_settings, read_preprocessing, require_trained
 from coqa.extractive.features import FeatureConfig
+from coqa.extractive.history_marks import marker_tokens
 from coqa.extractive.model import MODEL_CONFIG_NAME, ConvQAModel, ModelConfig
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.ind
 # Feature settings as run_coqa.py's flags name them.
 FEATURE_FLAGS = {"max_seq_length": "--max_seq_length", "doc_stride": "--doc_stride",
                  "max_query_length": "--max_query_length", "history_len": "--history_len",
-                 "outside_window": "--outside_window"}
+                 "outside_window": "--outside_window", "history_encoding": "--history_encoding"}
 # ModelConfig fields a flag sets; a saved model keeps its own.
 MODEL_FLAGS = {"middle": "--middle", "exact_match": "--exact_match",
                "rtransformer_bidirectional": "--rtransformer_bidirectional"}
@@ -51,6 +52,8 @@ def trained_feature_config(path: str, given: FeatureConfig,
     unknown = sorted(set(trained) - known)
     if unknown:
         raise UsageError(f"{path}: unknown feature settings {unknown} in its preprocessing config")
+    # Models saved before --history_encoding existed showed the history in the query.
+    trained = {"history_encoding": "concat", **trained}
     merged = merge_settings(trained, feature_settings(given), explicit, FEATURE_FLAGS, path)
     try:
         return FeatureConfig(**merged)
@@ -122,3 +125,42 @@ def load_model(path: str, config: ModelConfig, config_path: str = "",
         return ConvQAModel.from_pretrained_encoder(str(folder), config)
     except (OSError, ValueError, EOFError, pickle.UnpicklingError) as err:
         raise UsageError(f"cannot load the encoder in {path}: {err}".splitlines()[0]) from None
+
+
+def prepare_history_encoding(tokenizer, model: ConvQAModel, features: FeatureConfig,
+                             path: str) -> None:
+    """Make `tokenizer` and `model` (from `path`) fit the features' history encoding:
+    for "markers", add the marker tokens the tokenizer lacks as special tokens and grow
+    the word embeddings to match (a model saved with markers has both already: nothing
+    is added twice); for "hae", refuse a model without a history answer embedding for
+    `history_len` turns."""
+    if features.history_encoding == "hae":
+        turns = model.config.history_answer_turns
+        if turns < features.history_len:
+            have = (f"a history answer embedding for {turns} turns" if turns
+                    else "no history answer embedding")
+            raise UsageError(f"--history_encoding hae with --history_len {features.history_len} "
+                             f"needs a history answer embedding for that many turns, and the "
+                             f"model in {path} has {have}: train it with these flags")
+    elif features.history_encoding == "markers":
+        add_marker_tokens(tokenizer, model, features.history_len)
+
+
+def add_marker_tokens(tokenizer, model: ConvQAModel, history_len: int) -> None:
+    """The markers of `history_len` turns in `tokenizer` (special tokens, never split) and
+    a word embedding row for each; the new rows start as transformers initialises them
+    (around the mean of the old ones)."""
+    vocab = tokenizer.get_vocab()
+    missing = [token for token in marker_tokens(history_len) if token not in vocab]
+    if missing:
+        current = [str(t) for t in getattr(tokenizer, "extra_special_tokens", None) or []]
+        tokenizer.add_special_tokens({"extra_special_tokens": current + missing})
+        vocab = tokenizer.get_vocab()
+        if any(token not in vocab for token in missing):  # another transformers spelling
+            tokenizer.add_tokens(missing, special_tokens=True)
+        logger.info("Added the history marker tokens %s to the tokenizer", missing)
+    rows = model.encoder.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        model.encoder.resize_token_embeddings(len(tokenizer))
+        logger.info("Word embeddings grown from %d to %d rows for the marker tokens", rows,
+                    len(tokenizer))

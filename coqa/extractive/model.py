@@ -91,11 +91,18 @@ class ConvQAModel(nn.Module):
         self.attention_head = MLPHead(hidden, 1, config.head_dropout)
         self.yes_no_head = MLPHead(hidden, 2, config.head_dropout)
         self._init_heads(encoder.config.initializer_range)
+        width = encoder.get_input_embeddings().embedding_dim
         self.match_embedding = None
         if config.exact_match:
-            width = encoder.get_input_embeddings().embedding_dim
             self.match_embedding = nn.Embedding(NUM_MATCH_KINDS, width)
             nn.init.zeros_(self.match_embedding.weight)
+        # History answer embedding (Qu et al. 2019): row d for a passage token that
+        # answered the turn d turns ago, row 0 for every other token; zero, so that a
+        # pretrained encoder starts as it was.
+        self.history_answer_embedding = None
+        if config.history_answer_turns:
+            self.history_answer_embedding = nn.Embedding(config.history_answer_turns + 1, width)
+            nn.init.zeros_(self.history_answer_embedding.weight)
 
     def _init_heads(self, initializer_range: float) -> None:
         """Normal weights (std per `config.head_init`, see HEAD_INITS) and zero biases."""
@@ -134,24 +141,35 @@ class ConvQAModel(nn.Module):
         return pooled
 
     def _encoder_inputs(self, input_ids: torch.Tensor, token_type_ids: Optional[torch.Tensor],
-                        attention_mask: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """`input_ids`, or with `exact_match` the word embeddings plus the match embedding
-        of each token's flag as `inputs_embeds` (batch, seq_len, embedding width).
-        `attention_mask`: (batch, seq_len) bool, all True when the batch has no padding."""
-        if self.match_embedding is None:
+                        attention_mask: torch.Tensor,
+                        history_answer_ids: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """`input_ids`, or the word embeddings plus the match embedding of each token's
+        flag (`exact_match`) and / or the history answer embedding of its id as
+        `inputs_embeds` (batch, seq_len, embedding width). `attention_mask`: (batch,
+        seq_len) bool, all True when the batch has no padding."""
+        use_history = self.history_answer_embedding is not None and history_answer_ids is not None
+        if self.match_embedding is None and not use_history:
             return {"input_ids": input_ids}
-        if token_type_ids is None:
-            raise ValueError("exact_match needs token_type_ids (the query / window segments)")
-        flags = exact_match_flags(input_ids, token_type_ids, attention_mask)  # (batch, seq_len)
         words = self.encoder.get_input_embeddings()(input_ids)  # (batch, seq_len, width)
-        return {"inputs_embeds": words + self.match_embedding(flags).to(words.dtype)}
+        if self.match_embedding is not None:
+            if token_type_ids is None:
+                raise ValueError("exact_match needs token_type_ids (the query / window segments)")
+            flags = exact_match_flags(input_ids, token_type_ids, attention_mask)  # (batch, seq_len)
+            words = words + self.match_embedding(flags).to(words.dtype)  # (batch, seq_len, width)
+        if use_history:
+            history = self.history_answer_embedding(history_answer_ids)  # (batch, seq_len, width)
+            words = words + history.to(words.dtype)
+        return {"inputs_embeds": words}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
                 token_type_ids: Optional[torch.Tensor] = None,
                 start_positions: Optional[torch.Tensor] = None,
-                end_positions: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+                end_positions: Optional[torch.Tensor] = None,
+                history_answer_ids: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """Logits over [yes, no, unknown, token 0 .. seq_len - 1] for the answer's start and
         end, and their mean cross-entropy `loss` when both label tensors (batch,) are given.
+        `history_answer_ids` (batch, seq_len) int, 0 .. history_answer_turns: how many
+        turns ago each token was an answer (`--history_encoding hae`; None: all 0).
         `attention_mask` (batch, seq_len) 1/0; None when the batch has no padding: the
         encoder then gets no mask, and SDPA may pick flash attention. (The model does not
         look for itself: on a GPU that would wait for the device at every call.)"""
@@ -162,7 +180,7 @@ class ConvQAModel(nn.Module):
             mask = attention_mask.bool()  # (batch, seq_len)
             encoder_mask = additive_encoder_mask(mask, self.encoder.dtype)  # (batch, 1, 1, seq_len)
         encoder_output = self.encoder(
-            **self._encoder_inputs(input_ids, token_type_ids, mask),
+            **self._encoder_inputs(input_ids, token_type_ids, mask, history_answer_ids),
             token_type_ids=token_type_ids, attention_mask=encoder_mask)
         tokens = encoder_output.last_hidden_state  # (batch, seq_len, hidden)
         states = self.middle(tokens, attention_mask)  # (batch, seq_len, hidden)

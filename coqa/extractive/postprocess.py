@@ -34,12 +34,13 @@ and the unknown-minus-best-other difference (`null_score_diff`, the threshold se
 
 A span's text is the passage's characters from its first
 token's start offset to its last token's end offset, so nothing is inserted between
-Chinese characters.
+Chinese characters; its n-best entry also holds that character range as `offsets`
+[start, end) (predicted history marks it in the passage, coqa.extractive.history_marks).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -145,7 +146,8 @@ def predict_answers(start_logits: np.ndarray, end_logits: np.ndarray, features: 
     length are ignored, so logits of dynamically padded batches may be padded with any value.
 
     Returns `[{"id": dialogue id, "turn_id": int, "answer": str}]` in example order (only
-    examples that have features) and `{"<id>_<turn_id>": [{"text", "score", "kind"}]}`,
+    examples that have features) and `{"<id>_<turn_id>": [{"text", "score", "kind"}]}`
+    (span entries also hold `"offsets": [start, end]`, their characters in the passage),
     in decision order (the answer first), each distinct answer once: the n_best_size best,
     then the class answers and the best other answer that fell outside them (module
     docstring).
@@ -191,9 +193,9 @@ def predict_answers(start_logits: np.ndarray, end_logits: np.ndarray, features: 
                 chars = int(feature_offsets[first, 0]), int(feature_offsets[last, 1])
                 if score > spans.get(chars, -np.inf):
                     spans[chars] = score
-        candidates = [(float(score), kind, text)
+        candidates = [(float(score), kind, text, None)
                       for score, (kind, text) in zip(special, SPECIAL_CANDIDATES)]
-        candidates += [(score, "span", passage[a:b]) for (a, b), score in spans.items()]
+        candidates += [(score, "span", passage[a:b], (a, b)) for (a, b), score in spans.items()]
         best = _nbest(candidates, config)
         predictions.append({"id": str(record.dialogue_id), "turn_id": int(record.turn_id),
                             "answer": best[0]["text"]})
@@ -201,10 +203,11 @@ def predict_answers(start_logits: np.ndarray, end_logits: np.ndarray, features: 
     return predictions, nbest
 
 
-def _nbest(candidates: List[Tuple[float, str, str]], config: PostprocessConfig
-           ) -> List[Dict[str, Any]]:
-    """One turn's n-best list (see `predict_answers`) from its (score, kind, text)
-    candidates, the class answers first in class order and then the spans."""
+def _nbest(candidates: List[Tuple[float, str, str, Optional[Tuple[int, int]]]],
+           config: PostprocessConfig) -> List[Dict[str, Any]]:
+    """One turn's n-best list (see `predict_answers`) from its (score, kind, text,
+    character range or None) candidates, the class answers first in class order and then
+    the spans; the same text at two places keeps the better scored one."""
     # The decision order: by score, 无法作答's lowered by the threshold; the stable sort
     # keeps yes, no, unknown, spans on a tie, so the threshold 0 is "the best wins".
     threshold = config.null_score_diff_threshold
@@ -212,14 +215,17 @@ def _nbest(candidates: List[Tuple[float, str, str]], config: PostprocessConfig
                                                      else c[0]))
     best: List[Dict[str, Any]] = []
     seen, classes, have_other = set(), 0, False
-    for score, kind, text in candidates:
+    for score, kind, text, chars in candidates:
         if (kind, text) in seen:
             continue
         # Always kept: the class answers, and the first answer other than 无法作答.
         needed = kind != "span" or not have_other
         if len(best) < config.n_best_size or needed:
             seen.add((kind, text))
-            best.append({"text": text, "score": score, "kind": kind})
+            entry = {"text": text, "score": score, "kind": kind}
+            if chars is not None:
+                entry["offsets"] = [int(chars[0]), int(chars[1])]
+            best.append(entry)
             classes += kind != "span"
             have_other = have_other or kind != "unknown"
         if len(best) >= config.n_best_size and have_other and classes == NUM_SPECIAL:
@@ -235,3 +241,13 @@ def null_score_diff(nbest: Sequence[Dict[str, Any]]) -> Tuple[float, Dict[str, A
     unknown = next(entry for entry in nbest if entry["kind"] == "unknown")
     other = next(entry for entry in nbest if entry["kind"] != "unknown")
     return unknown["score"] - other["score"], unknown, other
+
+
+def answer_offsets(nbest: Sequence[Dict[str, Any]], answer: str) -> Optional[Tuple[int, int]]:
+    """The character range [start, end) of `answer` in the passage: that of the first
+    span entry of its n-best list with this text; None for 是的, 不是, 无法作答 and any
+    answer the list does not hold as a span."""
+    for entry in nbest:
+        if entry["kind"] == "span" and entry["text"] == answer and "offsets" in entry:
+            return int(entry["offsets"][0]), int(entry["offsets"][1])
+    return None

@@ -3,8 +3,11 @@
 With predicted history, turn t of every dialogue is featurised from the model's own
 answers to turns < t (`coqa.data.history.predict_turn_by_turn`): round t builds the
 features of turn t of all dialogues that have one, predicts them in batches, post-
-processes them and appends the answers. With answers equal to the gold, the features are
-those of gold history, row for row (tested).
+processes them and appends the answers. Each answer's character span in the passage (from
+its n-best entry's offsets; none for 是的, 不是, 无法作答) replaces the gold span of that
+turn in the later turns' history, so `--history_encoding hae` / `markers` mark the model's
+own answers. With answers (and spans) equal to the gold, the features are those of gold
+history, row for row (tested).
 """
 from __future__ import annotations
 
@@ -21,8 +24,9 @@ from coqa.data.history import predict_turn_by_turn
 from coqa.data.outputs import OutputNames, predict_write_score
 from coqa.extractive.features import FeatureConfig, FeatureSet, build_features
 from coqa.extractive.inference import InferenceConfig, predict_logits
+from coqa.extractive.history_marks import with_history_spans
 from coqa.extractive.model import ConvQAModel
-from coqa.extractive.postprocess import PostprocessConfig, predict_answers
+from coqa.extractive.postprocess import PostprocessConfig, answer_offsets, predict_answers
 from coqa.extractive.threshold import threshold_search
 
 logger = logging.getLogger(__name__)
@@ -55,14 +59,19 @@ def predicted_history_answers(model: ConvQAModel, dialogues: Sequence[Dialogue],
     model = model.to(device)
     quiet = dataclasses.replace(inference, show_progress=False)
     nbest: Dict[str, List[Dict[str, Any]]] = {}
+    spans: Dict[Tuple[str, int], Optional[Tuple[int, int]]] = {}  # the answers' characters
 
     def answer_round(cut: List[Dialogue]) -> List[str]:
+        cut = [with_history_spans(d, {t.turn_id: spans[(d.id, t.turn_id)] for t in d.turns[:-1]})
+               for d in cut]
         round_features = build_features(cut, tokenizer, features, show_progress=False,
                                         last_turn_only=True)
         start, end = predict_logits(model, round_features, quiet, device)
         predictions, round_nbest = predict_answers(start, end, round_features, post)
         nbest.update(round_nbest)
         answer = {(p["id"], p["turn_id"]): p["answer"] for p in predictions}
+        for key, text in answer.items():
+            spans[key] = answer_offsets(round_nbest[f"{key[0]}_{key[1]}"], text)
         return [answer[(d.id, d.turns[-1].turn_id)] for d in cut]
 
     answers = predict_turn_by_turn(dialogues, features.history_len, answer_round, show_progress)

@@ -36,21 +36,26 @@ def assert_same_features(a: FeatureSet, b: FeatureSet) -> None:
         if isinstance(x, np.ndarray):
             assert x.dtype == y.dtype and x.shape == y.shape, field.name
             assert np.array_equal(x, y), field.name
+        elif x is None:  # history_answer_ids of features without it
+            assert y is None, field.name
         else:
             assert x == y, field.name
             assert [type(v) for v in x] == [type(v) for v in y], field.name
 
 
-def test_feature_set_round_trips_through_the_cache(dev, tmp_path, monkeypatch):
+@pytest.mark.parametrize("encoding", ["concat", "hae"])
+def test_feature_set_round_trips_through_the_cache(dev, tmp_path, monkeypatch, encoding):
     data_file, dialogues, tokenizer = dev
-    built = build_features(dialogues, tokenizer, CONFIG, show_progress=False)
+    config = dataclasses.replace(CONFIG, history_encoding=encoding)
+    built = build_features(dialogues, tokenizer, config, show_progress=False)
     assert len(built) > len(built.examples) > 0 and built.passages
+    assert (built.history_answer_ids is not None) == (encoding == "hae")
     monkeypatch.setattr(features_module, "build_features", lambda *args, **kwargs: built)
     cache = tmp_path / "cache"
-    load_or_build_features(data_file, dialogues, tokenizer, CONFIG, cache, "dev",
+    load_or_build_features(data_file, dialogues, tokenizer, config, cache, "dev",
                            show_progress=False)
     monkeypatch.setattr(features_module, "build_features", pytest.fail)  # must load now
-    loaded = load_or_build_features(data_file, dialogues, tokenizer, CONFIG, cache, "dev",
+    loaded = load_or_build_features(data_file, dialogues, tokenizer, config, cache, "dev",
                                     show_progress=False)
     assert loaded is not built
     assert_same_features(loaded, built)

@@ -342,7 +342,8 @@ def test_cache_loads_second_time_and_key_covers_every_setting(tmp_path, convqa_d
     assert base.name.startswith("cached_dev_")
     paths = {base}
     for field, value in [("max_seq_length", 33), ("doc_stride", 7), ("max_query_length", 9),
-                         ("history_len", 1), ("outside_window", "cls")]:
+                         ("history_len", 1), ("outside_window", "cls"),
+                         ("history_encoding", "hae")]:
         assert field in config.settings()
         paths.add(features_cache_path(data_file, tok, dataclasses.replace(config, **{field: value}),
                                       cache_dir, "dev"))

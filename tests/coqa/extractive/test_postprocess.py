@@ -51,7 +51,8 @@ def test_span_answer_has_no_spaces():
     end[0, cls(5)] = 4.0    # 州
     predictions, nbest = predict_answers(start, end, features, PostprocessConfig())
     assert predictions == [{"id": "7", "turn_id": 1, "answer": "住在杭州"}]
-    assert nbest["7_1"][0] == {"text": "住在杭州", "score": 9.0, "kind": "span"}
+    assert nbest["7_1"][0] == {"text": "住在杭州", "score": 9.0, "kind": "span",
+                                 "offsets": [2, 6]}
     scores = [entry["score"] for entry in nbest["7_1"]]
     assert scores == sorted(scores, reverse=True) and len(scores) == 20
     assert len({(e["kind"], e["text"]) for e in nbest["7_1"]}) == 20
@@ -66,7 +67,8 @@ def test_special_answers(special, text):
     got, nbest = answers(start, end, features)
     assert got == [text]
     assert nbest["7_1"][0]["kind"] == ["yes", "no", "unknown"][special]
-    assert nbest["7_1"][1] == {"text": "杭州", "score": 6.0, "kind": "span"}
+    assert nbest["7_1"][1] == {"text": "杭州", "score": 6.0, "kind": "span",
+                                 "offsets": [4, 6]}
 
 
 def test_max_answer_length_respected():
@@ -178,11 +180,13 @@ def test_same_span_in_two_windows_listed_once():
     start[0, cls(6)] = end[0, cls(7)] = 2.0        # 。他 in window 0, 4
     start[1, cls(6, 6)] = end[1, cls(7, 6)] = 3.0  # 。他 in window 1, 6
     _, nbest = answers(start, end, features)
-    assert nbest["7_1"][0] == {"text": "。他", "score": 6.0, "kind": "span"}
+    assert nbest["7_1"][0] == {"text": "。他", "score": 6.0, "kind": "span",
+                                 "offsets": [6, 8]}
     assert [e["text"] for e in nbest["7_1"]].count("。他") == 1
     # 。 (char 6) has more context in window 0 (min(6, 1) = 1) than in window 1 (0).
     _, nbest = answers(start, end, features, max_context_only=True)
-    assert nbest["7_1"][0] == {"text": "。他", "score": 4.0, "kind": "span"}
+    assert nbest["7_1"][0] == {"text": "。他", "score": 4.0, "kind": "span",
+                                 "offsets": [6, 8]}
 
 
 def test_examples_in_order_and_dynamic_padding():
