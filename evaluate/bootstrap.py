@@ -6,6 +6,13 @@ the turn-weighted mean (sum of the drawn dialogues' turn scores / their number o
 as the tables compute it. The interval of a run is the central `confidence` share of its
 resampled differences to the first run (percentile method, numpy's linear interpolation).
 Dialogues, not turns, are drawn because the turns of one dialogue are not independent.
+
+Groups of runs (a sweep: one run per seed), `seed_intervals`: each resample also draws, for
+each group independently, as many of its seeds as it has, with replacement; the group's
+score is the mean over the drawn seeds of their turn-weighted scores on the drawn
+dialogues, and the interval is that of the group's score minus the first group's. A group
+of one seed draws no seeds (no random numbers), so with one seed per group the intervals
+are exactly `paired_intervals`' for the same generator seed.
 """
 from __future__ import annotations
 
@@ -101,4 +108,45 @@ def paired_intervals(scores, dialogue_of_turn, groups: Sequence[Tuple[str, Seque
         low, high = percentile_interval(np.concatenate(diffs).reshape(config.resamples, -1),
                                         config.confidence)
         intervals[name] = (low.reshape(runs, metrics), high.reshape(runs, metrics))
+    return intervals
+
+
+def seed_intervals(scores: Sequence, dialogue_of_turn, groups: Sequence[Tuple[str, Sequence[int]]],
+                   config: BootstrapConfig,
+                   advance: Optional[Callable[[int], None]] = None) -> Dict[str, Tuple]:
+    """As `paired_intervals` for groups of runs: `scores` holds one (seeds, turns, metrics)
+    array per run group, the first the baseline; low and high are (groups, metrics)
+    interval ends of the difference of the seed means to group 0 (see the module
+    docstring for the rule)."""
+    import numpy as np
+
+    rng = np.random.default_rng(config.seed)
+    sizes = [len(group) for group in scores]
+    stacked = np.concatenate(list(scores))              # (all seeds, turns, metrics)
+    metrics = stacked.shape[2]
+    starts = np.cumsum([0] + sizes[:-1])
+    intervals: Dict[str, Tuple] = {}
+    for name, turn_index in groups:
+        if len(turn_index) == 0:
+            continue
+        sums, turns = group_sums(stacked, dialogue_of_turn, np.asarray(turn_index))
+        diffs = []
+        for start in range(0, config.resamples, config.chunk):
+            size = min(config.chunk, config.resamples - start)
+            means = resampled_means(sums, turns, resample_counts(rng, len(turns), size))
+            means = means.reshape(size, len(stacked), metrics)  # (resamples, all seeds, metrics)
+            stats = []
+            for first, seeds in zip(starts, sizes):
+                block = means[:, first:first + seeds, :]   # (resamples, seeds, metrics)
+                if seeds > 1:
+                    weights = resample_counts(rng, seeds, size)  # (resamples, seeds)
+                    block = (weights[:, :, None] * block).sum(axis=1, keepdims=True) / seeds
+                stats.append(block[:, 0, :])            # (resamples, metrics)
+            stats = np.stack(stats, axis=1)             # (resamples, groups, metrics)
+            diffs.append(stats - stats[:, :1, :])
+            if advance is not None:
+                advance(size)
+        low, high = percentile_interval(np.concatenate(diffs).reshape(config.resamples, -1),
+                                        config.confidence)
+        intervals[name] = (low.reshape(len(sizes), metrics), high.reshape(len(sizes), metrics))
     return intervals

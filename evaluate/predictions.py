@@ -44,3 +44,17 @@ def read_predictions(path: str | Path) -> Predictions:
     if repeated:
         predictions.warnings = (repeated_turns_warning(str(path), repeated),)
     return predictions
+
+
+def find_prediction_file(folder: Path) -> Path:
+    """The final predictions of a run's output folder: predictions_.json, else its only
+    predictions_*.json that is not a checkpoint's (predictions_checkpoint-*)."""
+    if (folder / "predictions_.json").is_file():
+        return folder / "predictions_.json"
+    final = [p for p in sorted(folder.glob("predictions_*.json"))
+             if not p.name.startswith("predictions_checkpoint-")]
+    if len(final) == 1:
+        return final[0]
+    found = ", ".join(p.name for p in final) or "no predictions_*.json"
+    raise EvalInputError(f"{folder}: cannot tell which prediction file to score ({found}); "
+                         "pass the file itself")
