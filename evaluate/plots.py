@@ -70,9 +70,12 @@ def cjk_font() -> Optional[str]:
 
 
 def _ascii_label(text: str) -> str:
-    if text.isascii():
-        return text
-    return ENGLISH_DOMAINS.get(text) or text.encode("ascii", "backslashreplace").decode()
+    """Without a CJK font: a ConvQA_CN domain in English, else CJK (and later) characters
+    escaped; ±, − and other symbols matplotlib's own fonts have are kept."""
+    if text in ENGLISH_DOMAINS:
+        return ENGLISH_DOMAINS[text]
+    return "".join(c if ord(c) < 0x2E80 else c.encode("ascii", "backslashreplace").decode()
+                   for c in text)
 
 
 @contextlib.contextmanager
@@ -200,7 +203,7 @@ def draw_domains(rows: Sequence[Mapping[str, object]], caption: str, label,
                      "standard deviation over seeds (none for a single run).")
     if empty:
         notes.append(f"Left out (no turns in this gold file): {', '.join(label(n) for n in empty)}.")
-    _caption(fig, "\n".join(notes), width)
+    _caption(fig, label("\n".join(notes)), width)
     return fig
 
 
@@ -292,7 +295,7 @@ def draw_curves(curves: Mapping[str, Sequence[Mapping[str, Curve]]], caption: st
                       "(not comparable). dev F1: as logged during training."]
     if any(len(seeds) > 1 for seeds in curves.values()):
         notes.append("A sweep draws one line per seed, in its run's colour and style.")
-    _caption(fig, "\n".join(notes), width)
+    _caption(fig, label("\n".join(notes)), width)
     return fig
 
 
