@@ -23,8 +23,7 @@ def decode_feature(features: FeatureSet, index: int, tokenizer) -> Tuple[str, st
                              Pieces.of(tokenizer).metaspace)
     passage = features.passage(index)
     offsets = features.token_offsets[index]
-    window = np.flatnonzero(offsets[:, 0] >= 0)
-    window_text = passage[offsets[window[0], 0]:offsets[window[-1], 1]] if len(window) else ""
+    window_text = _window_text(features, index, tokenizer)
     start, end = int(features.start_positions[index]), int(features.end_positions[index])
     if start < NUM_SPECIAL:
         label_text = CLASS_TEXT[start]
@@ -33,6 +32,22 @@ def decode_feature(features: FeatureSet, index: int, tokenizer) -> Tuple[str, st
     else:
         label_text = passage[offsets[start - NUM_SPECIAL, 0]:offsets[end - NUM_SPECIAL, 1]]
     return query_text, window_text, label_text
+
+
+def _window_text(features: FeatureSet, index: int, tokenizer) -> str:
+    """The window's passage characters, with any history marker token (no offsets, inside
+    segment 1 before the final [SEP]) shown where it stands."""
+    offsets = features.token_offsets[index]
+    window = np.flatnonzero(features.token_type_ids[index] == 1)[:-1]
+    passage, pieces, position = features.passage(index), [], None
+    for at in window.tolist():
+        start, end = int(offsets[at, 0]), int(offsets[at, 1])
+        if start < 0:
+            pieces.append(tokenizer.convert_ids_to_tokens(int(features.input_ids[index, at])))
+            continue
+        pieces.append(passage[start if position is None else position:end])
+        position = end
+    return "".join(pieces)
 
 
 def log_features(features: FeatureSet, tokenizer, count: int = 3) -> None:

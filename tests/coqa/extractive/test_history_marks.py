@@ -9,6 +9,7 @@ import pytest
 
 from coqa.data.dialogue import AnswerKind, Dialogue, Turn
 from coqa.data.errors import ConfigError, UsageError
+from coqa.extractive.display import decode_feature
 from coqa.extractive.features import FeatureConfig, build_features
 from coqa.extractive.history_marks import (NO_OFFSET, PreviousAnswer, hae_ids, insert_markers,
                                            marked_text, marker_id_map, marker_tokens,
@@ -144,6 +145,9 @@ def test_markers_features_labels_round_trip_and_query_is_the_question(tokenizer)
     tokens = tokenizer.convert_ids_to_tokens(features.input_ids[last].tolist())
     text = "".join(tokens)
     assert "[A3]住在[A1]杭州[/A1][/A3]" in text and "[A2]" not in text
+    # The logged feature shows the marks in the window (run_coqa.py logs a few).
+    query, window, label = decode_feature(features, last, tokenizer)
+    assert query == "他喜欢什么？" and window.startswith("小明[A3]住在[A1]杭州[/A1][/A3]。")
 
 
 def test_markers_span_labels_survive_every_window(tokenizer):
