@@ -7,6 +7,7 @@ its `python -m` module, which keeps working too.
     convqa-validate  python -m coqa.tools.validate
     convqa-convert   python -m coqa.tools.convert
     convqa-import-e5 python -m coqa.tools.import_e5
+    convqa-sweep     python -m coqa.tools.sweep
 
 Importing `coqa` first checks that `import evaluate` finds this toolkit's evaluator and not
 Hugging Face's library of the same name (`coqa.evaluate_conflict`), so each command
@@ -44,6 +45,10 @@ def convert_main() -> int:
 
 def import_e5_main() -> int:
     return _run("coqa.tools.import_e5")
+
+
+def sweep_main() -> int:
+    return _run("coqa.tools.sweep")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def test_tools_and_commands_from_a_scratch_folder(venv_python, tmp_path):
     done = run([venv_python, "-m", "coqa.tools.validate", GOLD], tmp_path)
     assert done.returncode == 0, done.stderr
     for command in ("convqa-compare", "convqa-chat", "convqa-validate", "convqa-convert",
-                    "convqa-import-e5"):
+                    "convqa-import-e5", "convqa-sweep"):
         done = run([BIN / command, "--help"], tmp_path)
         assert done.returncode == 0 and done.stdout.startswith("usage:"), (command, done.stderr)
     for script in ("run_coqa.py", "run_seq2seq.py"):  # by their path: the repository's coqa

@@ -1,0 +1,540 @@
+"""`python -m coqa.tools.sweep --seeds 1 2 3 --out DIR -- COMMAND...`: run one experiment
+once per seed, each into its own folder, and resume an unfinished sweep.
+
+    python -m coqa.tools.sweep --seeds 1 2 3 4 5 --out sweeps/bilstm -- \\
+        run_coqa.py --model_name_or_path bert-base-chinese --middle bilstm --do_train --do_eval ...
+
+What lands in DIR:
+  seed-N/       the run's folder: run_coqa.py's and run_seq2seq.py fine-tuning's --output_dir,
+                `{out}` in any command
+  seed-N.log    the run's stdout and stderr (each command it ran starts with a `$ ...` line)
+  sweep.json    {"command", "seeds", "runs": {"N": {"status", "returncode", "seconds",
+                "output_dir", "log"}}}, rewritten atomically at every change; status is
+                running, done (every command exited 0), failed or interrupted
+  attempts/     the folder and log of an earlier attempt of a seed that runs again
+
+The command: run_coqa.py and run_seq2seq.py fine-tuning get `--seed N --output_dir DIR/seed-N`
+(replacing those flags where the command gives them); run_seq2seq.py decoding (--do_decode)
+gets `--seed N` and must write into the seed folder through `{out}`. `{seed}` and `{out}`
+(the seed folder, an absolute path) are replaced in every argument of every command. A
+command that starts with a .py file runs with this Python; run_coqa.py / run_seq2seq.py given
+as a bare name that is not a file here are the repository's scripts, also after a launcher
+(`torchrun --nproc_per_node 2 run_coqa.py ...`). Any other command runs as given.
+
+`--then` inside the command starts a second command for the same seed, run once the first
+exited 0, e.g. fine-tune then decode:
+
+    python -m coqa.tools.sweep --seeds 1 2 3 --out sweeps/s2s -- \\
+        run_seq2seq.py --train_file train.json --model_name_or_path unilm ... \\
+        --then run_seq2seq.py --do_decode --do_eval --model_path {out} --input_file dev.json \\
+        --output_file {out}/predictions_dev.json
+
+Seeds run one after another, or --parallel N at a time. A failed seed is reported with the
+last lines of its log and the sweep goes on. The same call again skips the seeds that are
+done and runs the others (from scratch: an earlier attempt moves to DIR/attempts/); new
+seeds are added. Ctrl-C sends SIGINT to the running commands, SIGTERM after --grace seconds
+(SIGKILL after as many again; a second Ctrl-C skips the wait), marks them interrupted and
+exits 130 (143 on SIGTERM). Exit 0 when every seed is done, 1 when one failed, 2 on bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from coqa.data.errors import ConvQAError, UsageError
+from coqa.data.files import write_json
+
+REPO = Path(__file__).resolve().parents[2]
+OUR_SCRIPTS = ("run_coqa.py", "run_seq2seq.py")
+STATE_FILE = "sweep.json"
+STATUSES = ("running", "done", "failed", "interrupted")
+TAIL_LINES = 12  # of a failed seed's log, printed under its line
+WAIT_S = 0.1  # how often the main loop looks at a Ctrl-C while runs go on
+
+
+class SweepParser(argparse.ArgumentParser):
+    """Errors in one line (`prog: error: ...`), exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> SweepParser:
+    parser = SweepParser(
+        prog="python -m coqa.tools.sweep",
+        usage="python -m coqa.tools.sweep --seeds N [N ...] --out DIR [--parallel N] [--force] "
+              "-- COMMAND... [--then COMMAND...]",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", nargs="+", type=int, metavar="N",
+                        help="the seeds to run (added to those DIR/sweep.json already holds); "
+                             "optional when resuming")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="the sweep folder (made if missing)")
+    parser.add_argument("--parallel", type=int, default=1, metavar="N",
+                        help="run at most N seeds at a time. Give each run its share of the "
+                             "cores (OMP_NUM_THREADS, run_coqa.py --threads): with N > 1 and "
+                             "OMP_NUM_THREADS unset, the runs get OMP_NUM_THREADS = "
+                             "max(1, cores // N)")
+    parser.add_argument("--force", action="store_true",
+                        help="accept a command other than the one DIR/sweep.json records: "
+                             "it is recorded instead, and every seed, done ones included, runs "
+                             "again with it (their earlier results move to DIR/attempts/)")
+    parser.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
+                        help="on Ctrl-C, how long the runs get to stop after SIGINT before "
+                             "SIGTERM (and again before SIGKILL)")
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands: resolving the program, the flags the sweep sets, the placeholders.
+
+def _flag_names(argv: Sequence[str]) -> set:
+    return {token.split("=", 1)[0] for token in argv if token.startswith("-")}
+
+
+def seq2seq_decodes(argv: Sequence[str]) -> bool:
+    """run_seq2seq.py's choice between its programs (seq2seq.arguments.mode_of, restated here
+    to import no torch-side module; a test keeps the two equal): --do_decode, or --model_path
+    and --input_file without --train_file, decode."""
+    given = _flag_names(argv[:argv.index("--")] if "--" in argv else argv)
+    return "--do_decode" in given or ({"--model_path", "--input_file"} <= given
+                                      and "--train_file" not in given)
+
+
+def _without_flag(argv: Sequence[str], flag: str) -> List[str]:
+    """argv without `flag VALUE` and `flag=VALUE`."""
+    kept, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == flag:
+            skip = True
+        elif not token.startswith(flag + "="):
+            kept.append(token)
+    return kept
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command of a seed: `program` (the resolved start of the command line, up to and
+    with the script) then `args`; `sets` the flags the sweep gives it."""
+    given: Tuple[str, ...]
+    program: Tuple[str, ...]
+    args: Tuple[str, ...]
+    sets: Tuple[str, ...]  # of "--seed", "--output_dir"
+
+    def argv(self, seed: int, folder: Path) -> List[str]:
+        args = list(self.args)
+        for flag in self.sets:
+            args = _without_flag(args, flag)
+        # Appended, so they win over any abbreviation argparse would accept earlier.
+        if "--seed" in self.sets:
+            args += ["--seed", str(seed)]
+        if "--output_dir" in self.sets:
+            args += ["--output_dir", str(folder)]
+        return [token.replace("{seed}", str(seed)).replace("{out}", str(folder))
+                for token in (*self.program, *args)]
+
+
+def _script_path(token: str) -> Optional[str]:
+    """The script `token` names: a file here as given, else a bare run_coqa.py /
+    run_seq2seq.py is the repository's; None when neither."""
+    if Path(token).is_file():
+        return token
+    if token in OUR_SCRIPTS and (REPO / token).is_file():
+        return str(REPO / token)
+    return None
+
+
+def parse_step(given: Sequence[str]) -> Step:
+    """How one command runs: its program resolved, which flags the sweep sets."""
+    first = given[0]
+    if first.endswith(".py"):
+        script = _script_path(first)
+        if script is None:
+            raise UsageError(f"{first}: no such file in {os.getcwd()}"
+                             + (f" (nor in {REPO})" if first in OUR_SCRIPTS else ""))
+        program, script_at = [sys.executable, script], 0
+    else:
+        if shutil.which(first) is None:
+            raise UsageError(f"{first}: no such command (not on PATH, not an executable file)")
+        program, script_at = [first], None
+        for i, token in enumerate(given[1:], start=1):  # a launcher: torchrun ... run_coqa.py
+            if Path(token).name in OUR_SCRIPTS:
+                program += list(given[1:i]) + [_script_path(token) or token]
+                script_at = i
+                break
+        else:
+            return Step(tuple(given), tuple(given), (), ())
+    args = tuple(given[script_at + 1:])
+    name = Path(given[script_at]).name
+    if name == "run_coqa.py" or (name == "run_seq2seq.py" and not seq2seq_decodes(args)):
+        sets = ("--seed", "--output_dir")
+    elif name == "run_seq2seq.py":
+        sets = ("--seed",)
+    else:
+        sets = ()
+    return Step(tuple(given), tuple(program), args, sets)
+
+
+def parse_command(command: Sequence[str]) -> List[Step]:
+    """The commands between `--then`s, each checked to depend on the seed."""
+    parts: List[List[str]] = [[]]
+    for token in command:
+        if token == "--then":
+            parts.append([])
+        else:
+            parts[-1].append(token)
+    if any(not part for part in parts):
+        raise UsageError("--then needs a command on both sides" if len(parts) > 1 else
+                         "no command after --: give the command to run for each seed, e.g. "
+                         "-- run_coqa.py ARGS...")
+    steps = [parse_step(part) for part in parts]
+    for step in steps:
+        if "--output_dir" in step.sets or any("{out}" in token or "{seed}" in token
+                                              for token in step.given):
+            continue
+        if Path(step.program[-1]).name == "run_seq2seq.py":  # decoding: --seed only
+            raise UsageError(f"`{shlex.join(step.given)}` decodes, and every seed would write the "
+                             "same --output_file: write into the seed folder with {out}, e.g. "
+                             "--output_file {out}/predictions_dev.json")
+        raise UsageError(f"`{shlex.join(step.given)}` would run the same for every seed: "
+                         "put {seed} or {out} (the seed folder) in it")
+    return steps
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweep folder.
+
+def _run_entry(status: str, seed: int, returncode: Optional[int] = None,
+               seconds: float = 0.0) -> dict:
+    return {"status": status, "returncode": returncode, "seconds": round(seconds, 3),
+            "output_dir": f"seed-{seed}", "log": f"seed-{seed}.log"}
+
+
+def read_state(path: Path) -> dict:
+    """DIR/sweep.json, checked; a file that is not what this tool writes is one line."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise UsageError(f"{path}: cannot read it ({err}); move it away to start a new sweep "
+                         "in this folder") from None
+    runs = state.get("runs") if isinstance(state, dict) else None
+    valid = (isinstance(runs, dict)
+             and isinstance(state.get("command"), list) and state["command"]
+             and all(isinstance(t, str) for t in state["command"])
+             and isinstance(state.get("seeds"), list)
+             and all(isinstance(s, int) and not isinstance(s, bool) for s in state["seeds"])
+             and all(isinstance(r, dict) and r.get("status") in STATUSES for r in runs.values()))
+    if not valid:
+        raise UsageError(f"{path}: not a sweep record (command, seeds, runs with a status "
+                         f"each); move it away to start a new sweep in this folder")
+    return state
+
+
+def _lock(folder: Path):
+    """An exclusive lock on DIR/.sweep.lock for this process's life: one sweep per folder."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return None
+    handle = open(folder / ".sweep.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise UsageError(f"{folder}: another sweep is running in this folder") from None
+    return handle
+
+
+def _move_earlier_attempt(folder: Path, seed: int) -> List[str]:
+    """Move seed-N/ (unless empty) and seed-N.log to attempts/seed-N.K/ and .K.log; the
+    names they got."""
+    run, log = folder / f"seed-{seed}", folder / f"seed-{seed}.log"
+    has_run = run.is_dir() and any(run.iterdir())
+    if not has_run and not log.exists():
+        return []
+    attempts = folder / "attempts"
+    attempts.mkdir(exist_ok=True)
+    k = 1
+    while (attempts / f"seed-{seed}.{k}").exists() or (attempts / f"seed-{seed}.{k}.log").exists():
+        k += 1
+    moved = []
+    if has_run:
+        run.rename(attempts / f"seed-{seed}.{k}")
+        moved.append(f"seed-{seed}.{k}/")
+    if log.exists():
+        log.rename(attempts / f"seed-{seed}.{k}.log")
+        moved.append(f"seed-{seed}.{k}.log")
+    return moved
+
+
+def _tail(path: Path, lines: int = TAIL_LINES) -> List[str]:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - 64 * 1024))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    # Progress bars rewrite their line with \r: splitlines keeps only the last state apart.
+    return [line for line in text.splitlines() if line.strip()][-lines:]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Running.
+
+class Sweep:
+    """Runs seeds in worker threads (each waits on its commands); the main thread alone
+    writes sweep.json and prints, from the events the workers send."""
+
+    def __init__(self, folder: Path, shown: str, state: dict, steps: List[Step],
+                 parallel: int, grace: float, env: Dict[str, str]):
+        self.folder, self.shown, self.state = folder, shown, state
+        self.steps, self.parallel, self.grace, self.env = steps, parallel, grace, env
+        self.events: "queue.Queue[tuple]" = queue.Queue()
+        self.lock = threading.Lock()  # guards procs, and starting a command against stopping
+        self.procs: Dict[int, subprocess.Popen] = {}
+        self.stop_signal = 0  # the first SIGINT / SIGTERM received
+        self.signals = 0  # how many were received: each escalates the shutdown
+
+    def save(self) -> None:
+        write_json(self.folder / STATE_FILE, self.state)
+
+    def log_shown(self, seed: int) -> str:
+        return os.path.join(self.shown, f"seed-{seed}.log")
+
+    def on_signal(self, signum, frame) -> None:
+        # Only flags: the main loop acts on them (a handler must not take the lock).
+        self.stop_signal = self.stop_signal or signum
+        self.signals += 1
+
+    # A worker thread: one seed's commands, one after another.
+    def run_seed(self, seed: int) -> None:
+        started, returncode, status = time.monotonic(), None, "done"
+        folder = self.folder / f"seed-{seed}"
+        with open(self.folder / f"seed-{seed}.log", "ab") as log:
+            for step in self.steps:
+                argv = step.argv(seed, folder)
+                log.write(f"$ {shlex.join(argv)}\n".encode("utf-8"))
+                log.flush()
+                with self.lock:
+                    if self.stop_signal:
+                        status = "interrupted"
+                        break
+                    try:  # own session: Ctrl-C reaches the sweep alone, which passes it on
+                        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                                stderr=subprocess.STDOUT, env=self.env,
+                                                start_new_session=True)
+                    except OSError as err:
+                        log.write(f"sweep: cannot start it: {err}\n".encode("utf-8"))
+                        status = "failed"
+                        break
+                    self.procs[seed] = proc
+                returncode = proc.wait()
+                with self.lock:
+                    del self.procs[seed]
+                if returncode != 0:
+                    status = "interrupted" if self.stop_signal else "failed"
+                    break
+        self.events.put((seed, status, returncode, time.monotonic() - started))
+
+    def start(self, seed: int) -> None:
+        moved = _move_earlier_attempt(self.folder, seed)
+        if moved:
+            print(f"seed {seed}: earlier attempt moved to "
+                  f"{os.path.join(self.shown, 'attempts', '')} ({', '.join(moved)})", flush=True)
+        (self.folder / f"seed-{seed}").mkdir(exist_ok=True)
+        self.state["runs"][str(seed)] = _run_entry("running", seed)
+        self.save()
+        print(f"seed {seed}: started, log {self.log_shown(seed)}", flush=True)
+        threading.Thread(target=self.run_seed, args=(seed,), daemon=True).start()
+
+    def finish(self, seed: int, status: str, returncode: Optional[int], seconds: float) -> None:
+        self.state["runs"][str(seed)] = _run_entry(status, seed, returncode, seconds)
+        self.save()
+        verb = "interrupted after" if status == "interrupted" else f"{status} in"
+        print(f"seed {seed}: {verb} {seconds:.1f} s (exit {returncode}), "
+              f"log {self.log_shown(seed)}", flush=True)
+        if status == "failed":
+            for line in _tail(self.folder / f"seed-{seed}.log"):
+                print(f"    | {line}", flush=True)
+
+    def signal_runs(self, signum: int) -> None:
+        with self.lock:
+            procs = list(self.procs.values())
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signum)  # the process group: a launcher's workers too
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def run(self, seeds: Sequence[int]) -> Dict[int, str]:
+        """Run `seeds`, at most `parallel` at a time; their final status."""
+        pending, running, outcome = deque(seeds), set(), {}
+        stage, deadline = 0, None  # shutdown: 1 SIGINT sent, 2 SIGTERM, 3 SIGKILL
+        while running or (pending and not self.stop_signal):
+            while pending and len(running) < self.parallel and not self.stop_signal:
+                seed = pending.popleft()
+                self.start(seed)
+                running.add(seed)
+            if self.stop_signal:
+                due = deadline is not None and time.monotonic() >= deadline
+                if stage < 3 and (self.signals > stage or due):
+                    stage += 1
+                    if stage == 1:
+                        print(f"{signal.Signals(self.stop_signal).name}: stopping the running "
+                              f"seeds ({', '.join(map(str, sorted(running))) or 'none'})",
+                              flush=True)
+                    self.signal_runs((signal.SIGINT, signal.SIGTERM, signal.SIGKILL)[stage - 1])
+                    self.signals = max(self.signals, stage)
+                    deadline = time.monotonic() + self.grace
+            try:
+                seed, status, returncode, seconds = self.events.get(timeout=WAIT_S)
+            except queue.Empty:
+                continue
+            running.discard(seed)
+            outcome[seed] = status
+            self.finish(seed, status, returncode, seconds)
+        return outcome
+
+
+def _prepare(args: argparse.Namespace,
+             command: Optional[List[str]]) -> Tuple[Path, dict, List[int]]:
+    """The sweep folder, its (new or resumed) record, and the seeds to run."""
+    if args.parallel < 1:
+        raise UsageError(f"--parallel must be 1 or more (got {args.parallel})")
+    if args.grace < 0:
+        raise UsageError(f"--grace must be 0 or more (got {args.grace})")
+    given = args.seeds or []
+    for i, seed in enumerate(given):
+        if seed < 0:
+            raise UsageError(f"--seeds: a seed is 0 or more (got {seed})")
+        if seed in given[:i]:
+            raise UsageError(f"--seeds: seed {seed} is given twice")
+    folder = Path(args.out).absolute()  # {out} and --output_dir: the same from any cwd
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--out {args.out}: a file, not a folder")
+    record = folder / STATE_FILE
+    if record.exists():
+        state = read_state(record)
+        if command is None:
+            command = state["command"]
+        elif command != state["command"]:
+            if not args.force:
+                recorded = shlex.join(state["command"])
+                raise UsageError(f"{record} holds another command ({recorded}): "
+                                 "give the same one to resume, another --out for a new sweep, or "
+                                 "--force to run every seed again with this one")
+            state = {"command": command, "seeds": state["seeds"], "runs": {}}
+        state["seeds"] += [seed for seed in given if seed not in state["seeds"]]
+    else:
+        if command is None:
+            raise UsageError("no command after --: give the command to run for each seed, e.g. "
+                             "-- run_coqa.py ARGS...")
+        if not given:
+            raise UsageError(f"--seeds is required to start a sweep ({record} does not exist)")
+        state = {"command": command, "seeds": list(given), "runs": {}}
+    return folder, state, state["seeds"]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before the runs start (then Ctrl-C is handled in Sweep.run)
+        print("error: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--" in argv:
+        at = argv.index("--")
+        own, command = argv[:at], argv[at + 1:]
+    else:
+        own, command = argv, None
+    args = build_parser().parse_args(own)
+    try:
+        folder, state, seeds = _prepare(args, command)
+        steps = parse_command(state["command"])
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = _lock(folder)
+    except ConvQAError as err:
+        print(f"error: {err.one_line()}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: --out {args.out}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    try:
+        return _sweep(args, folder, state, seeds, steps)
+    except ConvQAError as err:  # sweep.json could not be written
+        print(f"error: {err.one_line()}", file=sys.stderr)
+        return 2
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _sweep(args, folder: Path, state: dict, seeds: List[int], steps: List[Step]) -> int:
+    env = dict(os.environ)
+    threads = ""
+    if args.parallel > 1 and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(max(1, _cores() // args.parallel))
+        threads = f", OMP_NUM_THREADS={env['OMP_NUM_THREADS']} each"
+    done_before = [s for s in seeds if state["runs"].get(str(s), {}).get("status") == "done"]
+    to_run = [s for s in seeds if s not in done_before]
+    print(f"sweep {args.out}: {len(to_run)} of {len(seeds)} seeds to run, "
+          f"{args.parallel} at a time{threads}", flush=True)
+    for seed in done_before:
+        print(f"seed {seed}: done before, skipped", flush=True)
+    sweep = Sweep(folder, args.out, state, steps, args.parallel, args.grace, env)
+    sweep.save()
+    handlers = {signum: signal.signal(signum, sweep.on_signal)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        outcome = sweep.run(to_run)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+    def seeds_with(status):
+        return [s for s in seeds if outcome.get(s) == status]
+
+    def listed(found):
+        if not found:
+            return ""
+        return f" (seed{'s' if len(found) > 1 else ''} {' '.join(map(str, found))})"
+    failed, interrupted = seeds_with("failed"), seeds_with("interrupted")
+    parts = [f"{len(seeds_with('done'))} done", f"{len(failed)} failed{listed(failed)}",
+             f"{len(done_before)} skipped (done before)"]
+    if sweep.stop_signal:
+        not_started = [s for s in to_run if s not in outcome]
+        parts.append(f"{len(interrupted)} interrupted{listed(interrupted)}, {len(not_started)} "
+                     "not started: the same command again resumes them")
+    print(f"sweep {args.out}: " + ", ".join(parts), flush=True)
+    if sweep.stop_signal:
+        return 128 + sweep.stop_signal
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
