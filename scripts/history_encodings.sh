@@ -64,7 +64,8 @@ for gen in $GENERATORS; do
     "$PY" -m "$module" --out "$dir/train.json" --dialogues 2000 --seed 1
     "$PY" -m "$module" --out "$dir/dev.json" --dialogues "$DEV_DIALOGUES" --seed 2
     "$PY" -m coqa.tools.tiny --data "$dir/train.json" "$dir/dev.json" --out "$dir/tiny-bert" \
-        --hidden_size 64 --layers 2 --dropout 0 --overwrite > /dev/null
+        --hidden_size 64 --layers 2 --dropout 0 --overwrite > "$dir/tiny-bert.log" 2>&1 \
+        || { cat "$dir/tiny-bert.log" >&2; exit 1; }
 done
 for gen in $GENERATORS; do
     echo "== $gen: training (${STEPS} steps each, $JOBS at a time) =="
@@ -88,22 +89,35 @@ for gen in $GENERATORS; do
     done
     echo "== $gen: each run against the history-blind one (python -m evaluate.compare) =="
     "$PY" -m evaluate.compare "$dir/dev.json" "${runs[@]}" --no-progress > "$dir/compare.md"
-    sed -n '1,/^$/p' "$dir/compare.md"
+    grep -E '^\| (domain|overall) \|' "$dir/compare.md"
 done
 
 echo "== Summary: F1 / EM on the dev set (${DEV_DIALOGUES} dialogues a generator) =="
+# Follow-ups: the turns whose question leans on the previous one (question type
+# coreference: a pronoun; omitting: nothing named), scored apart.
 "$PY" - "$OUT" "$GENERATORS" "$ENCODINGS" <<'EOF'
-import json, sys
+import sys
 from pathlib import Path
+from evaluate import EvalConfig, evaluate_files
 out, generators, encodings = Path(sys.argv[1]), sys.argv[2].split(), sys.argv[3].split()
-print("| generator | encoding | history_len | gold history F1 / EM | predicted history F1 / EM |")
-print("|---|---|---|---|---|")
+
+def scores(gen, predictions):
+    results = evaluate_files(out / gen / "dev.json", predictions, EvalConfig(breakdown=True))
+    follow = [row for kind, row in results["breakdown"]["question_type"].items()
+              if kind in ("coreference", "omitting")]
+    turns = sum(row["turns"] for row in follow)
+    f1 = sum(row["f1"] * row["turns"] for row in follow) / max(1, turns)
+    overall = results["overall"]
+    return f"{overall['f1']:.1f} / {overall['em']:.1f} | {f1:.1f} ({turns})"
+
+print("| generator | encoding | history_len | gold history: F1 / EM | follow-ups F1 (turns) "
+      "| predicted history: F1 / EM | follow-ups F1 (turns) |")
+print("|---|---|---|---|---|---|---|")
 for gen in generators:
     for name in ["none"] + encodings:
-        results = json.loads((out / gen / name / "eval_results.json").read_text(encoding="utf-8"))
-        gold, predicted = results["overall"], results["predicted_history"]["overall"]
+        run = out / gen / name
         label, history = ("concat (history-blind)", 0) if name == "none" else (name, 2)
-        print(f"| {gen} | {label} | {history} | {gold['f1']:.1f} / {gold['em']:.1f} "
-              f"| {predicted['f1']:.1f} / {predicted['em']:.1f} |")
+        print(f"| {gen} | {label} | {history} | {scores(gen, run / 'predictions_.json')} "
+              f"| {scores(gen, run / 'predictions_predicted_.json')} |")
 EOF
 echo "Done: $OUT/<generator>/compare.md, $OUT/<generator>/<run>/eval_results.json"
