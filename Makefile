@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 # Extra pytest flags, e.g. `make test PYTEST_FLAGS=--durations=20` (CI does).
 PYTEST_FLAGS ?=
+# pytest-xdist workers: one per core of the 2-core machines the suite is sized for (each test
+# process runs torch at one thread, tests/conftest.py). TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test clean-venv
 
@@ -24,7 +27,7 @@ $(VENV)/.editable: $(VENV)/.installed pyproject.toml
 	touch $@
 
 test: $(VENV)/.editable
-	$(PY) -m pytest -q tests $(PYTEST_FLAGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests $(PYTEST_FLAGS)
 
 demo: $(VENV)/.editable
 	bash scripts/demo.sh $(PY)

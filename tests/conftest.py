@@ -147,3 +147,11 @@ def make_read_only(monkeypatch, folder: Path) -> None:
         monkeypatch.setattr(os, "access", lambda path, mode, *a, **k: (
             False if os.path.abspath(path) == str(folder) and mode & os.W_OK
             else real(path, mode, *a, **k)))
+
+
+def pytest_collection_modifyitems(config, items):
+    """The learning tests (`*_learning.py`, one to two minutes each) first: `make test` runs
+    pytest-xdist with `--dist loadfile --no-loadscope-reorder`, which hands files out in
+    this order, so each worker starts with its share of them instead of one worker being
+    left with a learning test at the end. (A stable sort: the rest keep their order.)"""
+    items.sort(key=lambda item: not item.path.name.endswith("_learning.py"))

@@ -43,7 +43,7 @@ class Run:
 
 
 def train_and_score(tmp: Path, config: LongDialogueConfig, steps: int = 2400,
-                    seed: int = 42) -> Run:
+                    seed: int = 42, batch: int = 32, learning_rate: float = 1.5e-3) -> Run:
     """2000 training and 60 dev dialogues of `config`, one run of run_coqa.py."""
     train_file, dev_file = tmp / "train.json", tmp / "dev.json"
     write(train_file, 2000, seed=11, config=config)
@@ -55,8 +55,8 @@ def train_and_score(tmp: Path, config: LongDialogueConfig, steps: int = 2400,
             "--do_train", "--do_eval", "--train_file", str(train_file),
             "--predict_file", str(dev_file), "--output_dir", str(out),
             "--cache_dir", str(tmp / "cache"), *SEQ,
-            "--per_gpu_train_batch_size", "32", "--per_gpu_eval_batch_size", "128",
-            "--learning_rate", "1.5e-3", "--warmup_steps", "50", "--max_steps", str(steps),
+            "--per_gpu_train_batch_size", str(batch), "--per_gpu_eval_batch_size", "128",
+            "--learning_rate", str(learning_rate), "--warmup_steps", "50", "--max_steps", str(steps),
             "--logging_steps", "400", "--save_steps", "0", "--seed", str(seed), "--no_cuda",
             "--exact_match"]
     began = time.perf_counter()
