@@ -20,6 +20,18 @@ def percent(count: int, total: int) -> float:
     return 100.0 * count / total if total else 0.0
 
 
+QUESTION_CLASSES = ("coreference", "omitting", "factual", "yesno", "why")
+
+
+def question_statistics(counts: Dict[str, int]) -> Dict[str, Any]:
+    """The corpus's `question_statistics` from its counts (`question_count` and
+    `<class>_count` for each of QUESTION_CLASSES): the counts, then each class's ratio in %."""
+    total = counts["question_count"]
+    ratios = {f"{name}_ratio": percent(counts[f"{name}_count"], total)
+              for name in QUESTION_CLASSES}
+    return {**counts, **ratios}
+
+
 def answer_statistics(answers: List[Dict[str, Any]]) -> Dict[str, Any]:
     """The corpus's `answer_statistics`: span = extractive, nospan = generative (the
     special answers included), yesno = 是的 + 不是, cannotanswer = 无法作答; ratios in %."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from coqa.data.convqa_format import answer_statistics, occurrences, percent
+from coqa.data.convqa_format import answer_statistics, occurrences, question_statistics
 
 VERSION = "ConvQA_CN v3.0 synthetic"
 YES_TEXT = "是的"
@@ -262,14 +262,13 @@ def _question_statistics(questions: List[Dict[str, Any]], coreference: int) -> D
                                    for q in questions),
               "yesno_count": sum(q["question_type"] == "yesno" for q in questions),
               "why_count": 0}
-    ratios = {f"{name}_ratio": percent(counts[f"{name}_count"], total)
-              for name in ("coreference", "omitting", "factual", "yesno", "why")}
-    return {**counts, **ratios}
+    return question_statistics(counts)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m coqa.tools.synthetic",
-                                     description=__doc__.splitlines()[0])
+def build_parser(prog: str = "python -m coqa.tools.synthetic",
+                 description: str = __doc__.splitlines()[0]) -> argparse.ArgumentParser:
+    """The generators' command line (this one's and coqa.tools.synthetic_chain's)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--out", required=True, help="ConvQA_CN JSON file to write")
     parser.add_argument("--dialogues", type=int, default=1000,
                         help="number of dialogues (default 1000)")

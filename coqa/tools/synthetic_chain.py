@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from coqa.data.convqa_format import answer_statistics, percent
+from coqa.data.convqa_format import answer_statistics, question_statistics
+from coqa.tools.synthetic import build_parser as generator_parser
 
 VERSION = "ConvQA_CN v3.0 synthetic chain"
 YES_TEXT = "是的"
@@ -261,20 +262,11 @@ def _question_statistics(questions: List[Dict[str, Any]], pronouns: int) -> Dict
               "factual_count": total - yesno,
               "yesno_count": yesno,
               "why_count": 0}
-    ratios = {f"{name}_ratio": percent(counts[f"{name}_count"], total)
-              for name in ("coreference", "omitting", "factual", "yesno", "why")}
-    return {**counts, **ratios}
+    return question_statistics(counts)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m coqa.tools.synthetic_chain",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, help="ConvQA_CN JSON file to write")
-    parser.add_argument("--dialogues", type=int, default=1000,
-                        help="number of dialogues (default 1000)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="random seed; the same seed writes the same file (default 0)")
-    return parser
+    return generator_parser("python -m coqa.tools.synthetic_chain", __doc__.splitlines()[0])
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
