@@ -328,7 +328,8 @@ def _spread(row: Row, metric: str) -> Tuple[str, str]:
 
 
 def empty_rows(rows: Sequence[Row], table: str = "domain") -> List[str]:
-    """The rows of `table` that have no turns (charts leave them out)."""
+    """The rows of `table` that have no turns (the markdown tables and the charts leave
+    them out, the CSV keeps them)."""
     return list(dict.fromkeys(str(r["row"]) for r in rows
                               if r["table"] == table and not r["turns"]))
 
@@ -381,7 +382,7 @@ def to_markdown(gold: GoldData, groups: Sequence[ScoredGroup], rows: Sequence[Ro
         else:
             lines += [f"| {table} | run | turns | EM | F1 | ΔEM | ΔF1 |",
                       "|---|---|---:|---:|---:|---|---|"]
-        for row in (r for r in rows if r["table"] == table):
+        for row in (r for r in rows if r["table"] == table and r["turns"]):
             if grouped:
                 em, em_range = _spread(row, "em")
                 f1, f1_range = _spread(row, "f1")
@@ -394,8 +395,8 @@ def to_markdown(gold: GoldData, groups: Sequence[ScoredGroup], rows: Sequence[Ro
                              f"{_difference(row, 'f1')} |")
         empty = empty_rows(rows, table)
         if empty:
-            lines += ["", f"No turns in this gold file: {', '.join(empty)} (kept above with 0 "
-                          "and no Δ; left out of the charts)."]
+            lines += ["", f"No turns in this gold file: {', '.join(empty)} (left out of this "
+                          "table and the charts; compare.csv keeps them with 0 turns)."]
     return "\n".join(lines) + "\n"
 
 

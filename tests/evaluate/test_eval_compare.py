@@ -136,7 +136,9 @@ def test_compare_end_to_end_forced_interval(runs, tmp_path, capsys):
     assert "| overall | B | 2 | 50.0 | 50.0 | +50.0 [+0.0, +100.0] | +50.0 [+0.0, +100.0] |" \
         in stdout.splitlines()
     assert "| 历史 | run_a | 2 | 0.0 | 0.0 |  |  |" in stdout.splitlines()
-    assert "| 儿童故事 | B | 0 | 0.0 | 0.0 |  |  |" in stdout.splitlines()  # no turns, no Δ
+    # A domain without turns is left out of the table, and said so under it.
+    assert not any(line.startswith("| 儿童故事 |") for line in stdout.splitlines())
+    assert "No turns in this gold file: 儿童故事" in stdout
     assert "| span | B | 2 | 50.0 | 50.0 | +50.0 [+0.0, +100.0] |" in stdout
     assert "| 1 | B | 2 | 50.0 | 50.0 |" in stdout  # turn position 1
     assert (out / "compare.md").read_text(encoding="utf-8") == stdout
