@@ -17,7 +17,8 @@
 # Usage: bash scripts/history_encodings.sh [OUT_DIR]           (default history-encodings/)
 # Settings from the environment: STEPS (2400), DEV_DIALOGUES (100), SEED (42),
 # ENCODINGS ("concat hae markers"), GENERATORS ("synthetic chain"), JOBS (2 trainings at
-# a time, one thread each). About 25 minutes on 2 idle cores; results in docs/MODEL.md,
+# a time, one thread each). About 15 minutes on 2 idle cores (2.5 CPU-minutes a training),
+# 41 on a busy one; results in docs/MODEL.md,
 # "History encodings".
 set -euo pipefail
 cd "$(dirname "$0")/.."
