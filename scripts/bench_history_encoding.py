@@ -14,11 +14,12 @@ encoding adds: markers in the passage (features only), an embedding lookup and a
 
 The encodings take turns step by step (concat, hae, markers, then the next round in a
 rotated order), so that other work on a shared machine slows all three alike, and each
-figure is the median step, in wall-clock and in the process's CPU seconds. The ratio is
-an encoding's median step over concat's: the issue's bar is 1.05. One thread by default: the comparison is of work done, not of how a
-thread pool copes with a busy machine. Model: a random tiny BERT (--hidden, --layers) whose
-vocabulary is DRCD's characters, or --model (a local BERT-family folder, e.g. the converted
-multilingual-e5-small). The last line printed is one JSON object with every figure.
+figure is the median step, in wall-clock and in the process's CPU seconds. The ratio is an
+encoding's median step over concat's: the issue's bar is 1.05. One thread by default: the
+comparison is of work done, not of how a thread pool copes with a busy machine. Model: a
+random tiny BERT (--hidden, --layers) whose vocabulary is DRCD's characters, or --model (a
+local BERT-family folder, e.g. the converted multilingual-e5-small). The last line printed
+is one JSON object with every figure.
 """
 from __future__ import annotations
 

@@ -179,7 +179,8 @@ def test_each_follow_up_answer_is_next_to_the_previous_answer(data):
 def test_most_turns_need_the_history(data):
     counts = count_question_types(data)
     total = sum(len(d["Questions"]) for d in data["data"])
-    spans_after = sum(q["question_type"] in (OMITTING, COREFERENCE) and a["input_text"] not in SPECIAL
+    spans_after = sum(q["question_type"] in (OMITTING, COREFERENCE)
+                      and a["input_text"] not in SPECIAL
                       for d in data["data"] for q, a in zip(d["Questions"], d["Answers"]))
     assert spans_after / total > 0.5
     assert counts[FACTOID] / total < 0.4
