@@ -4,7 +4,6 @@ hand and checked by answering again with it."""
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -38,15 +37,6 @@ def test_sweep_matches_trying_every_threshold():
         assert total == 3.0 + gains[diffs <= point].sum()  # the point gives that total
         for threshold in np.arange(-5.5, 5.6, 0.5):  # no threshold does better
             assert 3.0 + gains[diffs <= threshold].sum() <= total
-
-
-def test_sweep_takes_under_a_tenth_of_a_millisecond_per_feature():
-    rng = np.random.default_rng(2)
-    count = 200_000
-    diffs, gains = rng.normal(size=count), rng.random(count) - 0.5
-    began = time.perf_counter()
-    best_threshold(diffs, gains, 0.0)
-    assert (time.perf_counter() - began) / count < 1e-4
 
 
 def gold_file(tmp_path, answers):
