@@ -19,7 +19,6 @@ only, like `coqa.tools.synthetic`.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 from collections import Counter
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from coqa.data.files import write_json
 from coqa.data.convqa_format import answer_statistics, question_statistics
 from coqa.tools.synthetic import build_parser as generator_parser
 
@@ -175,9 +175,8 @@ def write_dataset(path: str | Path, num_dialogues: int, seed: int,
                   config: ChainConfig = ChainConfig()) -> Dict[str, Any]:
     """Generate and write a ConvQA_CN JSON file (UTF-8, unescaped Chinese); return the object."""
     data = generate_dialogues(num_dialogues, seed, config)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, data)
     return data
 
 
