@@ -10,7 +10,7 @@ from coqa.data.query import (HISTORY_FORMATS, QUERY_SPECIAL_TOKENS, HistoryConfi
                              check_window_room, min_window_length)
 
 # Bump when the layout of an example changes (source order, target, window rule...).
-FORMAT_VERSION = "s2s-cls-history-sep-window-sep/answer-sep/v3"  # v3: coqa.data classes
+FORMAT_VERSION = "s2s-cls-history-sep-window-sep/answer-sep/v4"  # v4: span targets = passage pieces
 # [CLS], the [SEP] after the history and the [SEP] after the window.
 SOURCE_SPECIAL_TOKENS = QUERY_SPECIAL_TOKENS
 # How the user knows the window settings (flags), for the room check's errors.

@@ -25,7 +25,7 @@ Batch keys for training, `model(**batch)`, every tensor right-padded:
                                       [MASK] in eval mode when absent (run_seq2seq.py
                                       passes them: `keyed_pseudo_ids`)
 `forward` returns {"loss": () mean label-smoothed loss per real target token,
-"logits": (batch, tgt_len, vocab), row j predicting target token j}.
+"logits": (batch, tgt_len, vocab), row j predicting target token j, 0 on padding}.
 
 Checkpoints: a folder with config.json and model.safetensors (transformers format, so
 `BertForMaskedLM.from_pretrained` reads it too) or a legacy / s2s-ft pytorch_model.bin
@@ -193,7 +193,7 @@ def label_smoothed_loss(logits: torch.Tensor, labels: torch.Tensor, mask: torch.
     """Mean over real target tokens of KL(p || softmax(logits)), p being the smoothed
     one-hot of s2s-ft: 1 - ε on the label, 0 on padding, ε / (vocab - 2) on every other
     token. Written in closed form (Σ p log p is a constant) so that p is never built.
-    (batch, tgt_len, vocab), (batch, tgt_len), (batch, tgt_len) -> ()"""
+    (..., vocab), (...), (...) -> (), e.g. (batch, tgt_len, vocab) or (n_tokens, vocab)"""
     vocab = logits.shape[-1]
     log_q = logits.float().log_softmax(dim=-1)  # (batch, tgt_len, vocab)
     gold = log_q.gather(-1, labels.unsqueeze(-1)).squeeze(-1)  # (batch, tgt_len)
@@ -354,14 +354,19 @@ class Seq2SeqModel(nn.Module):
                 pseudo_ids: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """Label-smoothed loss of every real target token, one pass.
         source (batch, src_len), target (batch, tgt_len), pseudo_ids (batch, tgt_len) or
-        None -> {"loss": (), "logits": (batch, tgt_len, vocab)}"""
+        None -> {"loss": (), "logits": (batch, tgt_len, vocab), rows of padding 0}"""
         if self.config.mask_way == "pseudo" and pseudo_ids is None and self.training:
             pseudo_ids = draw_pseudo_ids(target_ids, target_mask, self.config.mask_token_id,
                                          self.vocab_size, self.config.keep_prob,
                                          self.config.random_prob, self.pad_token_id)
         hidden = self.target_hidden(source_ids, source_mask, target_ids, target_mask,
                                     pseudo_ids)  # (batch, tgt_len, hidden)
-        logits = self.lm_head(hidden)  # (batch, tgt_len, vocab)
-        loss = label_smoothed_loss(logits, target_ids, target_mask, self.config.label_smoothing,
-                                   self.pad_token_id)
+        # The output layer only where a target token is: with a large vocabulary (250k
+        # pieces) it costs as much as a third of the encoder, and answers are short.
+        real = target_mask.bool()  # (batch, tgt_len)
+        real_logits = self.lm_head(hidden[real])  # (n_real, vocab)
+        loss = label_smoothed_loss(real_logits, target_ids[real], torch.ones_like(
+            real_logits[:, 0]), self.config.label_smoothing, self.pad_token_id)
+        logits = real_logits.new_zeros(*target_ids.shape, real_logits.shape[-1])
+        logits[real] = real_logits
         return {"loss": loss, "logits": logits}

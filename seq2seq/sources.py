@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from coqa.data.dialogue import Dialogue, TurnRecord
+from coqa.data.dialogue import AnswerKind, Dialogue, Turn, TurnRecord
 from coqa.data.query import HistoryConfig, QueryCuts, build_query
 from coqa.data.jsonlines import read_json_lines
 from coqa.data.readers import load_dialogues
@@ -38,6 +38,28 @@ def history_ids(turns: Sequence[Tuple[List[int], List[int]]], question: List[int
 def target_ids(answer: Sequence[int], max_target_seq_length: int, sep_id: int) -> List[int]:
     """Answer tokens cut to max_target_seq_length - 1, then [SEP]."""
     return list(answer[:max_target_seq_length - 1]) + [sep_id]
+
+
+def passage_target(turn: Turn, passage: str, offsets: np.ndarray, first: int, last: int
+                   ) -> Optional[Tuple[int, int]]:
+    """(first, last) passage tokens (inclusive) whose pieces are the answer, when the
+    answer is a passage span whose ends fall on piece boundaries; else None.
+
+    The target of such a turn is the passage's own pieces, which the model can copy from
+    its source. Tokenized on its own, the answer may become other pieces: a SentencePiece
+    tokenizer (XLM-R, multilingual-e5) starts a text with a word-start piece, so
+    "1984年" alone is `▁1984 年` but `1984 年` inside a passage, and "中华人民共和国" alone
+    begins with a lone `▁`. For BERT's WordPiece on Chinese both are the same pieces.
+    `offsets` (T, 2): the passage pieces' character ranges; first / last: the pieces
+    covering the span's first and last character (`char_span_to_tokens`)."""
+    if turn.kind is not AnswerKind.SPAN or turn.span is None or first > last:
+        return None
+    start, end = turn.span
+    if passage[start:end] != turn.answer:
+        return None
+    if offsets[first, 0] != start or offsets[last, 1] != end:
+        return None  # the answer begins or ends inside a piece
+    return first, last
 
 
 def choose_window(passage_ids: np.ndarray, window: int, stride: int, cue_ids: Sequence[int],
@@ -70,6 +92,10 @@ def choose_window(passage_ids: np.ndarray, window: int, stride: int, cue_ids: Se
 # ConvQA_CN / CoQA files
 
 
+STAT_NAMES = ("turns", "passage_cut", "target_cut", "span_turns", "span_outside_window",
+              "target_passage_pieces")
+
+
 @dataclass
 class Built:
     """Examples before padding, and counts for the log."""
@@ -94,10 +120,10 @@ def _dialogue_chunk(dialogues: Sequence[Dialogue], tokenizer, config: SourceConf
     texts = sorted({text for d in dialogues for t in d.turns for text in (t.question, t.answer)})
     ids_of = dict(zip(texts, encode_ids(tokenizer, texts)))
     for dialogue, encoding in zip(dialogues, passages):
-        passage, offsets = np.asarray(encoding.ids, dtype=np.int64), encoding.offsets
+        passage = np.asarray(encoding.ids, dtype=np.int64)
+        offsets = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)
         spans = np.array([t.span or (0, 0) for t in dialogue.turns], dtype=np.int64).reshape(-1, 2)
-        first, last = char_span_to_tokens(np.asarray(offsets, dtype=np.int64).reshape(-1, 2),
-                                          spans[:, 0], spans[:, 1])
+        first, last = char_span_to_tokens(offsets, spans[:, 0], spans[:, 1])
         questions = [ids_of[t.question] for t in dialogue.turns]
         answers = [ids_of[t.answer] for t in dialogue.turns]
         for index, turn in enumerate(dialogue.turns):
@@ -116,6 +142,10 @@ def _dialogue_chunk(dialogues: Sequence[Dialogue], tokenizer, config: SourceConf
             built.sources.append([cls_id] + history + [sep_id]
                                  + passage[start:start + length].tolist() + [sep_id])
             answer = ids_of[turn.answer]
+            pieces = passage_target(turn, dialogue.passage, offsets, first[index], last[index])
+            if pieces is not None:
+                answer = passage[pieces[0]:pieces[1] + 1].tolist()
+                built.stats["target_passage_pieces"] += answer != ids_of[turn.answer]
             built.targets.append(target_ids(answer, config.max_target_seq_length, sep_id))
             built.records.append(TurnRecord(dialogue.id, turn.turn_id, dialogue.domain))
             built.passages.append(dialogue.passage)
@@ -139,17 +169,18 @@ def dialogue_examples(path: str, tokenizer, config: SourceConfig, training: bool
     config.check_dialogue_layout()
     # Without training, new dialogues (no Answers) are read too: their targets are empty.
     loaded = load_dialogues(path, skip_invalid, questions_only=not training)
-    built = Built([], [], [], dict.fromkeys(
-        ("turns", "passage_cut", "target_cut", "span_turns", "span_outside_window"), 0))
+    built = Built([], [], [], dict.fromkeys(STAT_NAMES, 0))
     for first in range(0, len(loaded.dialogues), CHUNK_DIALOGUES):
         _dialogue_chunk(loaded.dialogues[first:first + CHUNK_DIALOGUES], tokenizer, config,
                         training, built)
     stats = built.stats
     logger.info("%s: %d examples from %d dialogues (%s); %d turns whose passage is longer than "
                 "their window; %d gold spans chose the window, %d of them not wholly inside it; "
-                "%d targets cut to %d tokens", path, stats["turns"], len(loaded.dialogues),
-                loaded.format, stats["passage_cut"], stats["span_turns"],
-                stats["span_outside_window"], stats["target_cut"], config.max_target_seq_length)
+                "%d targets cut to %d tokens; %d span answers whose pieces in the passage differ "
+                "from their pieces alone are the passage's pieces", path, stats["turns"],
+                len(loaded.dialogues), loaded.format, stats["passage_cut"], stats["span_turns"],
+                stats["span_outside_window"], stats["target_cut"], config.max_target_seq_length,
+                stats["target_passage_pieces"])
     logger.info("%s: %s", path, built.query_cuts.describe(config.max_query_length,
                                                           "max_query_length (--history_tokens)"))
     return built
@@ -159,8 +190,7 @@ def dialogue_examples(path: str, tokenizer, config: SourceConfig, training: bool
 def last_turn_examples(dialogues: Sequence[Dialogue], tokenizer, config: SourceConfig) -> Built:
     """Decoding examples of the last turn of each dialogue (`coqa.data.history.with_answers`
     dialogues: one round of predicted history)."""
-    built = Built([], [], [], dict.fromkeys(
-        ("turns", "passage_cut", "target_cut", "span_turns", "span_outside_window"), 0))
+    built = Built([], [], [], dict.fromkeys(STAT_NAMES, 0))
     for first in range(0, len(dialogues), CHUNK_DIALOGUES):
         _dialogue_chunk(dialogues[first:first + CHUNK_DIALOGUES], tokenizer, config, False,
                         built, last_turn_only=True)

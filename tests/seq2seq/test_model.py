@@ -141,6 +141,23 @@ def test_padding_changes_nothing(mask_way):
     assert torch.allclose(short["loss"], long["loss"], atol=ATOL)
 
 
+@pytest.mark.parametrize("mask_way", ["pseudo", "teacher_forcing"])
+def test_output_layer_on_real_targets_only_equals_the_full_one(mask_way):
+    """forward runs the output layer on real target tokens only: its loss and logits
+    equal those of the output layer run on every row, and padding rows are 0."""
+    model, batch = build(mask_way=mask_way), make_batch(target_lengths=(6, 2))
+    with torch.no_grad():
+        out = model(**batch)
+        hidden = model.target_hidden(**batch)  # (batch, tgt_len, hidden)
+        full = model.lm_head(hidden)  # (batch, tgt_len, vocab)
+        loss = label_smoothed_loss(full, batch["target_ids"], batch["target_mask"],
+                                   model.config.label_smoothing, model.pad_token_id)
+    real = batch["target_mask"].bool()
+    assert torch.allclose(out["logits"][real], full[real], atol=ATOL)
+    assert torch.equal(out["logits"][~real], torch.zeros_like(full[~real]))
+    assert torch.allclose(out["loss"], loss, atol=ATOL)
+
+
 def test_teacher_forcing_logits_come_from_the_previous_position():
     model, batch = build(mask_way="teacher_forcing"), make_batch(target_lengths=(6, 6))
     states = layout_states(model, batch)  # (batch, src + tgt, hidden)

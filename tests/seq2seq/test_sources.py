@@ -170,3 +170,46 @@ def test_short_sources_build_from_a_dialogue_file(layout):
         assert int(data.source_length.max()) <= length
         source = tokens(tokenizer, data.source(0))
         assert source[0] == "[CLS]" and source[-1] == "[SEP]" and source.count("[SEP]") == 2
+
+
+def sentencepiece_tokenizer(folder):
+    """An XLM-R-style tokenizer (Unigram pieces, Metaspace word starts) over a few pieces:
+    "1984" and "中华" exist both as word starts and as pieces inside a text."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    pieces = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "▁", "▁1984", "1984", "▁中华", "中华",
+              "他", "▁他", "生", "于", "年", "出生", "。", "在", "何", "时", "？", "▁何"]
+    backend = Tokenizer(models.Unigram([(p, -1.0 if len(p) > 1 else -2.0) for p in pieces],
+                                       unk_id=3))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, cls_token="<s>",
+                                        sep_token="</s>", pad_token="<pad>", unk_token="<unk>",
+                                        mask_token="<mask>")
+    tokenizer.save_pretrained(str(folder))
+    return tokenizer
+
+
+def test_span_answers_are_the_passage_pieces_with_a_sentencepiece_tokenizer(tmp_path):
+    """Alone, "1984年" is `▁1984 年`; in the passage it is `1984 年`: the target is the
+    passage's pieces, which the source holds. An answer that begins inside a piece
+    ("生于" in `出生 于`) and a free-form answer keep their own pieces."""
+    passage = "他出生于1984年。中华"
+    turns = [("何时？", "1984年", "extractive", 4), ("何时？", "生于", "extractive", 2),
+             ("何时？", "中华", "extractive", 10), ("何时？", "1984年在", "generative", -3)]
+    path = convqa_file(tmp_path, passage, turns)
+    tokenizer = sentencepiece_tokenizer(tmp_path / "sp")
+    assert tokenizer.tokenize("1984年") == ["▁1984", "年"]
+    data = build_examples(path, tokenizer, SourceConfig(max_source_seq_length=40), True)
+    targets = [tokens(tokenizer, data.target(i)) for i in range(4)]
+    assert targets == [["1984", "年", "</s>"], ["▁", "生", "于", "</s>"], ["中华", "</s>"],
+                       ["▁1984", "年", "在", "</s>"]]
+    source = tokens(tokenizer, data.source(0))
+    assert source[-8:] == ["▁他", "出生", "于", "1984", "年", "。", "中华", "</s>"]
+
+
+def test_span_targets_with_wordpiece_are_the_answer_pieces(layout):
+    """With BERT's WordPiece, Chinese pieces are the same alone and in the passage."""
+    path, tokenizer = layout
+    data = build_examples(path, tokenizer, SourceConfig(), training=True)
+    assert tokens(tokenizer, data.target(2)) == ["天", "地", "[SEP]"]
