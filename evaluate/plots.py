@@ -302,7 +302,7 @@ def draw_curves(curves: Mapping[str, Sequence[Mapping[str, Curve]]], caption: st
 def plot_curves(path: Path, curves: Mapping[str, Sequence[Mapping[str, Curve]]],
                 caption: str = "", warn: Optional[TextIO] = None) -> None:
     """draw_curves, saved as a PNG; `curves` is {run: [{curve name: [(step, value)]} per
-    seed]} (compare.learning_curves)."""
+    seed]} (compare_report.learning_curves)."""
     with chart_style(warn) as label:
         fig = draw_curves(curves, caption, label)
         fig.savefig(path, dpi=150)

@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from evaluate import plots  # noqa: E402
-from evaluate.compare import Run, chart_caption, history_source, learning_curves  # noqa: E402
-from evaluate.compare import Group  # noqa: E402
+from evaluate.compare import Group, Run  # noqa: E402
+from evaluate.compare_report import chart_caption, history_source, learning_curves  # noqa: E402
 from evaluate.gold import read_gold  # noqa: E402
 
 
