@@ -10,13 +10,14 @@ What lands in DIR:
   seed-N.log    the run's stdout and stderr (each command it ran starts with a `$ ...` line)
   sweep.json    {"command", "seeds", "runs": {"N": {"status", "returncode", "seconds",
                 "output_dir", "log"}}}, rewritten atomically at every change; status is
-                running, done (every command exited 0), failed or interrupted
+                running, done (every command exited 0), failed or interrupted; with --gpus
+                each run also has "gpus", the CUDA_VISIBLE_DEVICES it ran with ("2", "0,1")
   attempts/     the folder and log of an earlier attempt of a seed that runs again
 
 The command: run_coqa.py and run_seq2seq.py fine-tuning get `--seed N --output_dir DIR/seed-N`
 (replacing those flags where the command gives them); run_seq2seq.py decoding (--do_decode)
-gets `--seed N` and must write into the seed folder through `{out}`. `{seed}` and `{out}`
-(the seed folder, an absolute path) are replaced in every argument of every command. A
+gets `--seed N` and must write into the seed folder through `{out}`. `{seed}`, `{out}`
+(the seed folder, an absolute path) and `{gpu}` (with --gpus) are replaced in every argument. A
 command that starts with a .py file runs with this Python; run_coqa.py / run_seq2seq.py given
 as a bare name that is not a file here are the repository's scripts, also after a launcher
 (`torchrun --nproc_per_node 2 run_coqa.py ...`). Any other command runs as given.
@@ -29,12 +30,14 @@ exited 0, e.g. fine-tune then decode:
         --then run_seq2seq.py --do_decode --do_eval --model_path {out} --input_file dev.json \\
         --output_file {out}/predictions_dev.json
 
-Seeds run one after another, or --parallel N at a time. A failed seed is reported with the
-last lines of its log and the sweep goes on. The same call again skips the seeds that are
-done and runs the others (from scratch: an earlier attempt moves to DIR/attempts/); new
-seeds are added. Ctrl-C sends SIGINT to the running commands, SIGTERM after --grace seconds
-(SIGKILL after as many again; a second Ctrl-C skips the wait), marks them interrupted and
-exits 130 (143 on SIGTERM). Exit 0 when every seed is done, 1 when one failed, 2 on bad input.
+Seeds run one after another, or --parallel N at a time; --gpus 0,1,2,3 gives each running
+seed a GPU no other running seed holds (CUDA_VISIBLE_DEVICES, `{gpu}` in the command), --gpus
+0,1:2,3 two GPUs each. A failed seed is reported with the last lines of its log and the
+sweep goes on. The same call again skips the seeds that are done and runs the others (from
+scratch: an earlier attempt moves to DIR/attempts/); new seeds are added. Ctrl-C sends
+SIGINT to the running commands, SIGTERM after --grace seconds (SIGKILL after as many again;
+a second Ctrl-C skips the wait), marks them interrupted and exits 130 (143 on SIGTERM).
+Exit 0 when every seed is done, 1 when one failed, 2 on bad input.
 """
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ import argparse
 import json
 import os
 import queue
+import re
 import shlex
 import shutil
 import signal
@@ -56,6 +60,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from coqa.data.errors import ConvQAError, UsageError
 from coqa.data.files import write_json
+from coqa.tools.sweep_slots import (GpuSlots, check_gpu_placeholder, parse_gpus,
+                                    resolve_parallel, gpu_label)
 
 REPO = Path(__file__).resolve().parents[2]
 OUR_SCRIPTS = ("run_coqa.py", "run_seq2seq.py")
@@ -63,6 +69,7 @@ STATE_FILE = "sweep.json"
 STATUSES = ("running", "done", "failed", "interrupted")
 TAIL_LINES = 12  # of a failed seed's log, printed under its line
 WAIT_S = 0.1  # how often the main loop looks at a Ctrl-C while runs go on
+PLACEHOLDER = re.compile(r"\{(seed|out|gpu)\}")
 
 
 class SweepParser(argparse.ArgumentParser):
@@ -75,19 +82,28 @@ class SweepParser(argparse.ArgumentParser):
 def build_parser() -> SweepParser:
     parser = SweepParser(
         prog="python -m coqa.tools.sweep",
-        usage="python -m coqa.tools.sweep --seeds N [N ...] --out DIR [--parallel N] [--force] "
-              "-- COMMAND... [--then COMMAND...]",
+        usage="python -m coqa.tools.sweep --seeds N [N ...] --out DIR [--parallel N] "
+              "[--gpus LIST] [--force] -- COMMAND... [--then COMMAND...]",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", nargs="+", type=int, metavar="N",
                         help="the seeds to run (added to those DIR/sweep.json already holds); "
                              "optional when resuming")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="the sweep folder (made if missing)")
-    parser.add_argument("--parallel", type=int, default=1, metavar="N",
-                        help="run at most N seeds at a time. Give each run its share of the "
-                             "cores (OMP_NUM_THREADS, run_coqa.py --threads): with N > 1 and "
+    parser.add_argument("--parallel", type=int, metavar="N",
+                        help="run at most N seeds at a time (default 1, with --gpus one per "
+                             "slot). Give each run its share of the cores "
+                             "(OMP_NUM_THREADS, run_coqa.py --threads): with N > 1 and "
                              "OMP_NUM_THREADS unset, the runs get OMP_NUM_THREADS = "
                              "max(1, cores // N)")
+    parser.add_argument("--gpus", metavar="LIST",
+                        help="give each running seed GPUs no other running seed has, as "
+                             "CUDA_VISIBLE_DEVICES and as {gpu} in the command: 0,1,2,3 is "
+                             "four slots of one GPU, 0,1:2,3 two slots of two GPUs (`:` between "
+                             "slots). CUDA's indices (CUDA_DEVICE_ORDER=PCI_BUS_ID for "
+                             "nvidia-smi's) or GPU-/MIG- UUIDs; they replace the environment's "
+                             "CUDA_VISIBLE_DEVICES. --parallel may not exceed the slots. "
+                             "Without --gpus the environment's CUDA_VISIBLE_DEVICES passes through")
     parser.add_argument("--force", action="store_true",
                         help="accept a command other than the one DIR/sweep.json records: "
                              "it is recorded instead, and every seed, done ones included, runs "
@@ -136,7 +152,8 @@ class Step:
     args: Tuple[str, ...]
     sets: Tuple[str, ...]  # of "--seed", "--output_dir"
 
-    def argv(self, seed: int, folder: Path) -> List[str]:
+    def argv(self, seed: int, folder: Path, gpu: str = "") -> List[str]:
+        """The command line for `seed`, run into `folder` on the GPU slot `gpu`."""
         args = list(self.args)
         for flag in self.sets:
             args = _without_flag(args, flag)
@@ -145,7 +162,9 @@ class Step:
             args += ["--seed", str(seed)]
         if "--output_dir" in self.sets:
             args += ["--output_dir", str(folder)]
-        return [token.replace("{seed}", str(seed)).replace("{out}", str(folder))
+        values = {"seed": str(seed), "out": str(folder), "gpu": gpu}
+        # One pass, so that a folder or GPU text holding "{seed}" is not replaced again.
+        return [PLACEHOLDER.sub(lambda m: values[m.group(1)], token)
                 for token in (*self.program, *args)]
 
 
@@ -220,9 +239,12 @@ def parse_command(command: Sequence[str]) -> List[Step]:
 # The sweep folder.
 
 def _run_entry(status: str, seed: int, returncode: Optional[int] = None,
-               seconds: float = 0.0) -> dict:
-    return {"status": status, "returncode": returncode, "seconds": round(seconds, 3),
-            "output_dir": f"seed-{seed}", "log": f"seed-{seed}.log"}
+               seconds: float = 0.0, gpus: Optional[str] = None) -> dict:
+    entry = {"status": status, "returncode": returncode, "seconds": round(seconds, 3),
+             "output_dir": f"seed-{seed}", "log": f"seed-{seed}.log"}
+    if gpus is not None:  # only with --gpus: without, the runs saw whatever the sweep saw
+        entry["gpus"] = gpus
+    return entry
 
 
 def read_state(path: Path) -> dict:
@@ -308,9 +330,10 @@ class Sweep:
     writes sweep.json and prints, from the events the workers send."""
 
     def __init__(self, folder: Path, shown: str, state: dict, steps: List[Step],
-                 parallel: int, grace: float, env: Dict[str, str]):
+                 parallel: int, grace: float, env: Dict[str, str], gpus: Sequence[str] = ()):
         self.folder, self.shown, self.state = folder, shown, state
         self.steps, self.parallel, self.grace, self.env = steps, parallel, grace, env
+        self.slots = GpuSlots(gpus)
         self.events: "queue.Queue[tuple]" = queue.Queue()
         self.lock = threading.Lock()  # guards procs, and starting a command against stopping
         self.procs: Dict[int, subprocess.Popen] = {}
@@ -329,12 +352,13 @@ class Sweep:
         self.signals += 1
 
     # A worker thread: one seed's commands, one after another.
-    def run_seed(self, seed: int) -> None:
+    def run_seed(self, seed: int, gpu: Optional[str]) -> None:
         started, returncode, status = time.monotonic(), None, "done"
         folder = self.folder / f"seed-{seed}"
+        env = self.env if gpu is None else {**self.env, "CUDA_VISIBLE_DEVICES": gpu}
         with open(self.folder / f"seed-{seed}.log", "ab") as log:
             for step in self.steps:
-                argv = step.argv(seed, folder)
+                argv = step.argv(seed, folder, gpu or "")
                 log.write(f"$ {shlex.join(argv)}\n".encode("utf-8"))
                 log.flush()
                 with self.lock:
@@ -343,7 +367,7 @@ class Sweep:
                         break
                     try:  # own session: Ctrl-C reaches the sweep alone, which passes it on
                         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                                stderr=subprocess.STDOUT, env=self.env,
+                                                stderr=subprocess.STDOUT, env=env,
                                                 start_new_session=True)
                     except OSError as err:
                         log.write(f"sweep: cannot start it: {err}\n".encode("utf-8"))
@@ -364,13 +388,16 @@ class Sweep:
             print(f"seed {seed}: earlier attempt moved to "
                   f"{os.path.join(self.shown, 'attempts', '')} ({', '.join(moved)})", flush=True)
         (self.folder / f"seed-{seed}").mkdir(exist_ok=True)
-        self.state["runs"][str(seed)] = _run_entry("running", seed)
+        gpu = self.slots.take(seed)
+        self.state["runs"][str(seed)] = _run_entry("running", seed, gpus=gpu)
         self.save()
-        print(f"seed {seed}: started, log {self.log_shown(seed)}", flush=True)
-        threading.Thread(target=self.run_seed, args=(seed,), daemon=True).start()
+        on = f" on {gpu_label(gpu)}" if gpu is not None else ""
+        print(f"seed {seed}: started{on}, log {self.log_shown(seed)}", flush=True)
+        threading.Thread(target=self.run_seed, args=(seed, gpu), daemon=True).start()
 
     def finish(self, seed: int, status: str, returncode: Optional[int], seconds: float) -> None:
-        self.state["runs"][str(seed)] = _run_entry(status, seed, returncode, seconds)
+        gpu = self.slots.give_back(seed)  # the worker's last command has exited
+        self.state["runs"][str(seed)] = _run_entry(status, seed, returncode, seconds, gpu)
         self.save()
         verb = "interrupted after" if status == "interrupted" else f"{status} in"
         print(f"seed {seed}: {verb} {seconds:.1f} s (exit {returncode}), "
@@ -421,8 +448,6 @@ class Sweep:
 def _prepare(args: argparse.Namespace,
              command: Optional[List[str]]) -> Tuple[Path, dict, List[int]]:
     """The sweep folder, its (new or resumed) record, and the seeds to run."""
-    if args.parallel < 1:
-        raise UsageError(f"--parallel must be 1 or more (got {args.parallel})")
     if args.grace < 0:
         raise UsageError(f"--grace must be 0 or more (got {args.grace})")
     given = args.seeds or []
@@ -474,8 +499,11 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         own, command = argv, None
     args = build_parser().parse_args(own)
     try:
+        gpus = parse_gpus(args.gpus) if args.gpus is not None else ()
+        parallel = resolve_parallel(args.parallel, gpus)
         folder, state, seeds = _prepare(args, command)
         steps = parse_command(state["command"])
+        check_gpu_placeholder(state["command"], gpus)
         folder.mkdir(parents=True, exist_ok=True)
         lock = _lock(folder)
     except ConvQAError as err:
@@ -485,7 +513,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         print(f"error: --out {args.out}: {err.strerror or err}", file=sys.stderr)
         return 2
     try:
-        return _sweep(args, folder, state, seeds, steps)
+        return _sweep(args, folder, state, seeds, steps, parallel, gpus)
     except ConvQAError as err:  # sweep.json could not be written
         print(f"error: {err.one_line()}", file=sys.stderr)
         return 2
@@ -494,19 +522,22 @@ def _main(argv: Optional[Sequence[str]]) -> int:
             lock.close()
 
 
-def _sweep(args, folder: Path, state: dict, seeds: List[int], steps: List[Step]) -> int:
+def _sweep(args, folder: Path, state: dict, seeds: List[int], steps: List[Step],
+           parallel: int, gpus: Tuple[str, ...]) -> int:
     env = dict(os.environ)
     threads = ""
-    if args.parallel > 1 and "OMP_NUM_THREADS" not in env:
-        env["OMP_NUM_THREADS"] = str(max(1, _cores() // args.parallel))
+    if parallel > 1 and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(max(1, _cores() // parallel))
         threads = f", OMP_NUM_THREADS={env['OMP_NUM_THREADS']} each"
+    if gpus:
+        threads += f", on GPU slots {' '.join(gpus)}"
     done_before = [s for s in seeds if state["runs"].get(str(s), {}).get("status") == "done"]
     to_run = [s for s in seeds if s not in done_before]
     print(f"sweep {args.out}: {len(to_run)} of {len(seeds)} seeds to run, "
-          f"{args.parallel} at a time{threads}", flush=True)
+          f"{parallel} at a time{threads}", flush=True)
     for seed in done_before:
         print(f"seed {seed}: done before, skipped", flush=True)
-    sweep = Sweep(folder, args.out, state, steps, args.parallel, args.grace, env)
+    sweep = Sweep(folder, args.out, state, steps, parallel, args.grace, env, gpus)
     sweep.save()
     handlers = {signum: signal.signal(signum, sweep.on_signal)
                 for signum in (signal.SIGINT, signal.SIGTERM)}
