@@ -113,6 +113,12 @@ def add_optimizer_flags(group, learning_rate: float) -> None:
     group.add_argument("--per_gpu_train_batch_size", type=int, default=8, help="batch per device")
     group.add_argument("--learning_rate", type=float, default=learning_rate,
                        help="peak AdamW learning rate")
+    group.add_argument("--head_learning_rate", type=float, default=None,
+                       help="peak learning rate of what the pretrained encoder lacks (the "
+                            "extractive middle layer and heads; the seq2seq masked-LM head's "
+                            "transform and bias); default --learning_rate. AdamW moves each "
+                            "weight by about the learning rate a step, so a new head on a "
+                            "pretrained encoder (multilingual-e5) learns faster with a larger one")
     group.add_argument("--gradient_accumulation_steps", type=int, default=1,
                        help="micro-batches per optimizer step")
     group.add_argument("--weight_decay", type=float, default=0.01, help="AdamW weight decay")
@@ -175,7 +181,8 @@ def train_config_from(args: argparse.Namespace, precision: str, *, num_train_epo
     return TrainConfig(
         output_dir=args.output_dir, per_device_batch_size=args.per_gpu_train_batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
-        learning_rate=args.learning_rate, weight_decay=args.weight_decay,
+        learning_rate=args.learning_rate, head_learning_rate=args.head_learning_rate,
+        weight_decay=args.weight_decay,
         adam_epsilon=args.adam_epsilon, max_grad_norm=args.max_grad_norm,
         num_train_epochs=num_train_epochs, max_steps=max_steps, warmup_steps=warmup_steps,
         warmup_ratio=args.warmup_ratio, freeze_word_embeddings=args.freeze_embeddings,

@@ -293,6 +293,14 @@ class Seq2SeqModel(nn.Module):
         return cls.from_pretrained(directory, config, attn_implementation,
                                    config_file).to(map_location)
 
+    @staticmethod
+    def head_parameter(name: str) -> bool:
+        """Whether a parameter (named as by `named_parameters`) belongs to the masked-LM
+        head's transform or bias (new when the checkpoint is an encoder only); the output
+        weight is the word-embedding matrix, named under the encoder. These train at
+        --head_learning_rate when it is given."""
+        return name.startswith("mlm.cls.")
+
     @property
     def vocab_size(self) -> int:
         return self.mlm.config.vocab_size

@@ -104,6 +104,13 @@ class ConvQAModel(nn.Module):
             self.history_answer_embedding = nn.Embedding(config.history_answer_turns + 1, width)
             nn.init.zeros_(self.history_answer_embedding.weight)
 
+    @staticmethod
+    def head_parameter(name: str) -> bool:
+        """Whether a parameter (named as by `named_parameters`) is outside the pretrained
+        encoder: middle layer, heads, match and history-answer embeddings. These train at
+        --head_learning_rate when it is given."""
+        return not name.startswith("encoder.")
+
     def _init_heads(self, initializer_range: float) -> None:
         """Normal weights (std per `config.head_init`, see HEAD_INITS) and zero biases."""
         for head in (self.span_head, self.unknown_head, self.attention_head, self.yes_no_head):

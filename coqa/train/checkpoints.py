@@ -32,7 +32,7 @@ TRAINER_STATE_VERSION = 1
 STATE_KEYS = ("global_step", "epoch", "steps_in_epoch", "total_loss", "num_examples",
               "global_batch_size", "config")
 # TrainConfig fields that shape the optimizer schedule: a resume must not change them.
-SCHEDULE_FIELDS = ("learning_rate", "warmup_steps", "warmup_ratio", "freeze_word_embeddings",
+SCHEDULE_FIELDS = ("learning_rate", "head_learning_rate", "warmup_steps", "warmup_ratio", "freeze_word_embeddings",
                    "max_steps", "num_train_epochs",
                    "per_device_batch_size", "gradient_accumulation_steps", "seed")
 

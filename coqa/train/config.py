@@ -51,6 +51,7 @@ class TrainConfig:
     per_device_batch_size: int = 8
     gradient_accumulation_steps: int = 1
     learning_rate: float = 5e-5
+    head_learning_rate: Optional[float] = None  # the model's head parameters; None: learning_rate
     weight_decay: float = 0.0
     adam_epsilon: float = 1e-8
     max_grad_norm: float = 1.0        # <= 0: no clipping
@@ -76,6 +77,9 @@ class TrainConfig:
             raise ConfigError("batch size and gradient accumulation steps must be at least 1")
         if not self.learning_rate >= 0:
             raise ConfigError(f"the learning rate must not be negative, got {self.learning_rate}")
+        if self.head_learning_rate is not None and not self.head_learning_rate >= 0:
+            raise ConfigError("the head learning rate must not be negative, got "
+                              f"{self.head_learning_rate}")
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ConfigError("give num_train_epochs > 0 or max_steps > 0")
         if self.warmup_ratio is not None and not 0.0 <= self.warmup_ratio <= 1.0:

@@ -1,12 +1,17 @@
-"""AdamW without decay on biases and norm weights, and linear warm-up then decay to 0."""
+"""AdamW without decay on biases and norm weights (and, when asked, another learning rate
+for the model's head), and linear warm-up then decay to 0."""
 from __future__ import annotations
 
-from typing import Callable
+import logging
+from typing import Callable, Optional
 
 import torch
 from torch import nn
 
+from coqa.data.errors import ConfigError
 from coqa.train.config import TrainConfig
+
+logger = logging.getLogger(__name__)
 
 
 def no_decay(name: str, param: nn.Parameter) -> bool:
@@ -14,12 +19,44 @@ def no_decay(name: str, param: nn.Parameter) -> bool:
     return "bias" in name or "norm" in name.lower() or param.ndim <= 1
 
 
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+def parameter_groups(model: nn.Module, weight_decay: float,
+                     head_learning_rate: Optional[float] = None) -> list[dict]:
+    """AdamW groups: weight-decayed or not and, with `head_learning_rate`, the model's head
+    parameters (`model.head_parameter(name)`: what the pretrained encoder lacks) apart
+    with that learning rate; empty groups are left out."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    return [
-        {"params": [p for n, p in named if not no_decay(n, p)], "weight_decay": weight_decay},
-        {"params": [p for n, p in named if no_decay(n, p)], "weight_decay": 0.0},
-    ]
+    is_head = (lambda name: False) if head_learning_rate is None else _head_test(model)
+    groups = []
+    for head in (False, True):
+        for decayed in (True, False):
+            params = [p for n, p in named
+                      if is_head(n) == head and no_decay(n, p) != decayed]
+            group = {"params": params, "weight_decay": weight_decay if decayed else 0.0}
+            if head:
+                group["lr"] = head_learning_rate
+            if params or not head:
+                groups.append(group)
+    return groups
+
+
+def _head_test(model: nn.Module) -> Callable[[str], bool]:
+    test = getattr(model, "head_parameter", None)
+    if test is None:
+        raise ConfigError(f"{type(model).__name__} does not say which parameters are its head: "
+                          "--head_learning_rate cannot be used with it")
+    return test
+
+
+def log_head_parameters(model: nn.Module, config: TrainConfig) -> None:
+    """One line: how many parameters train at --head_learning_rate, and at what rate."""
+    if config.head_learning_rate is None:
+        return
+    test = _head_test(model)
+    head = [p for n, p in model.named_parameters() if p.requires_grad and test(n)]
+    logger.info("Head parameters (%d tensors, %s values) at learning rate %g "
+                "(--head_learning_rate), the rest at %g", len(head),
+                f"{sum(p.numel() for p in head):,}", config.head_learning_rate,
+                config.learning_rate)
 
 
 def use_fused(groups: list[dict]) -> bool:
@@ -30,7 +67,7 @@ def use_fused(groups: list[dict]) -> bool:
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    groups = parameter_groups(model, config.weight_decay)
+    groups = parameter_groups(model, config.weight_decay, config.head_learning_rate)
     return torch.optim.AdamW(groups, lr=config.learning_rate, eps=config.adam_epsilon,
                              fused=True if use_fused(groups) else None)
 

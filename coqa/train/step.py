@@ -18,7 +18,7 @@ from coqa.data.errors import ConfigError
 from coqa.train.config import TrainConfig
 from coqa.train.dataset import TrainDataset
 from coqa.train.distributed import DistInfo
-from coqa.train.optim import build_optimizer, build_scheduler
+from coqa.train.optim import build_optimizer, build_scheduler, log_head_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,8 @@ class OptimizerStep:
         if config.freeze_word_embeddings:
             freeze_word_embeddings(model, config.adversarial.embedding_name, dist.is_main)
         self.optimizer = build_optimizer(model, config)
+        if dist.is_main:
+            log_head_parameters(model, config)
         self.scheduler = build_scheduler(self.optimizer, config.warmup_for(total_steps), total_steps)
         self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
         self.ddp: Optional[DistributedDataParallel] = None
