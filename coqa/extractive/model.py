@@ -33,6 +33,7 @@ from coqa.extractive.labels import NUM_SPECIAL, UNKNOWN_CLASS
 from coqa.extractive.matching import NUM_MATCH_KINDS, exact_match_flags
 from coqa.data.folders import first_shape_mismatch
 from coqa.extractive.config import ModelConfig
+from coqa.extractive.encoder_weights import load_pretrained_encoder
 from coqa.extractive.middle import build_middle
 
 # Columns of start_logits / end_logits (coqa.extractive.labels); token j of the sequence
@@ -135,9 +136,7 @@ class ConvQAModel(nn.Module):
         if not path.is_dir():
             raise FileNotFoundError(
                 f"{path}: no such model folder (models are loaded from local folders only)")
-        encoder = AutoModel.from_pretrained(path, attn_implementation=ATTN_IMPLEMENTATION,
-                                            local_files_only=True)
-        return cls(encoder, config)
+        return cls(load_pretrained_encoder(path, ATTN_IMPLEMENTATION), config)
 
     def pooled_cls(self, encoder_output) -> torch.Tensor:
         """The encoder's pooled [CLS] vector (batch, hidden); the raw final [CLS] state for
