@@ -106,7 +106,8 @@ MODEL="$ASSETS/shared/models/bert-base-chinese"
 TESTS=(tests/coqa/train/test_devices.py tests/test_bench_common.py)
 [ -d tests/cuda ] && TESTS+=(tests/cuda)
 [ -z "$CPU_MODE" ] && TESTS+=(tests/seq2seq/test_decoding.py tests/coqa/train/test_loop.py
-                              tests/seq2seq/test_model.py tests/coqa/extractive/test_model.py)
+                              tests/seq2seq/test_model.py tests/seq2seq/test_model_checkpoints.py
+                              tests/coqa/extractive/test_model.py)
 part tests 90 "$PY" -m pytest -q -p no:cacheprovider "${TESTS[@]}" --junitxml "$OUT/tests.xml"
 
 if [ -n "$CPU_MODE" ]; then
