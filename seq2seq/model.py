@@ -25,7 +25,8 @@ Batch keys for training, `model(**batch)`, every tensor right-padded:
                                       [MASK] in eval mode when absent (run_seq2seq.py
                                       passes them: `keyed_pseudo_ids`)
 `forward` returns {"loss": () mean label-smoothed loss per real target token,
-"logits": (batch, tgt_len, vocab), row j predicting target token j, 0 on padding}.
+"logits": (batch, tgt_len, vocab), row j predicting target token j, 0 on padding; in
+eval mode only}.
 
 Checkpoints: a folder with config.json and model.safetensors (transformers format, so
 `BertForMaskedLM.from_pretrained` reads it too) or a legacy / s2s-ft pytorch_model.bin
@@ -362,7 +363,8 @@ class Seq2SeqModel(nn.Module):
                 pseudo_ids: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """Label-smoothed loss of every real target token, one pass.
         source (batch, src_len), target (batch, tgt_len), pseudo_ids (batch, tgt_len) or
-        None -> {"loss": (), "logits": (batch, tgt_len, vocab), rows of padding 0}"""
+        None -> {"loss": (), "logits": (batch, tgt_len, vocab), rows of padding 0}; in
+        training mode {"loss": ()} only (the training loop reads nothing else)"""
         if self.config.mask_way == "pseudo" and pseudo_ids is None and self.training:
             pseudo_ids = draw_pseudo_ids(target_ids, target_mask, self.config.mask_token_id,
                                          self.vocab_size, self.config.keep_prob,
@@ -375,6 +377,8 @@ class Seq2SeqModel(nn.Module):
         real_logits = self.lm_head(hidden[real])  # (n_real, vocab)
         loss = label_smoothed_loss(real_logits, target_ids[real], torch.ones_like(
             real_logits[:, 0]), self.config.label_smoothing, self.pad_token_id)
+        if self.training:  # the loop reads the loss only: no (batch, tgt_len, vocab) copy
+            return {"loss": loss}
         logits = real_logits.new_zeros(*target_ids.shape, real_logits.shape[-1])
         logits[real] = real_logits
         return {"loss": loss, "logits": logits}

@@ -214,3 +214,10 @@ def test_loss_falls_when_learning_to_reverse_the_source():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_training_mode_returns_the_loss_only():
+    """The training loop reads the loss; no (batch, tgt_len, vocab) logits are built."""
+    model, batch = build().train(), make_batch()
+    assert set(model(**batch)) == {"loss"}
+    assert set(model.eval()(**batch)) == {"loss", "logits"}
