@@ -15,7 +15,7 @@ import time
 import pytest
 
 from coqa.data.errors import UsageError
-from coqa.tools import sweep
+from coqa.tools import sweep, sweep_commands
 from seq2seq.arguments import DECODE, mode_of
 from tests.conftest import REPO
 
@@ -226,25 +226,25 @@ def test_command_lines_of_our_scripts(here, monkeypatch):
     (here / "bin" / "torchrun").write_text("#!/bin/sh\n")
     (here / "bin" / "torchrun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{here / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    step = sweep.parse_step(["run_coqa.py", "--seed", "5", "--do_train", "--output_dir=o",
+    step = sweep_commands.parse_step(["run_coqa.py", "--seed", "5", "--do_train", "--output_dir=o",
                              "--seed=6"])
     assert step.argv(7, here / "f") == [sys.executable, str(REPO / "run_coqa.py"), "--do_train",
                                         "--seed", "7", "--output_dir", str(here / "f")]
-    launched = sweep.parse_step(["torchrun", "--nproc_per_node", "2", "run_coqa.py", "--seed", "1"])
+    launched = sweep_commands.parse_step(["torchrun", "--nproc_per_node", "2", "run_coqa.py", "--seed", "1"])
     assert launched.argv(3, here / "f") == ["torchrun", "--nproc_per_node", "2",
                                             str(REPO / "run_coqa.py"), "--seed", "3",
                                             "--output_dir", str(here / "f")]
-    fine_tune = sweep.parse_step(["run_seq2seq.py", "--train_file", "t.json", "--output_dir", "x"])
+    fine_tune = sweep_commands.parse_step(["run_seq2seq.py", "--train_file", "t.json", "--output_dir", "x"])
     assert fine_tune.sets == ("--seed", "--output_dir")
-    decode = sweep.parse_step(["run_seq2seq.py", "--do_decode", "--model_path", "{out}",
+    decode = sweep_commands.parse_step(["run_seq2seq.py", "--do_decode", "--model_path", "{out}",
                                "--output_file", "{out}/p.json"])
     assert decode.sets == ("--seed",)
     assert decode.argv(2, here / "f")[2:] == ["--do_decode", "--model_path", str(here / "f"),
                                              "--output_file", f"{here / 'f'}/p.json", "--seed", "2"]
     # A decode writing to a file of its own per seed through {seed} is fine too; not without.
-    assert sweep.parse_command(["run_seq2seq.py", "--do_decode", "--output_file", "p{seed}.json"])
+    assert sweep_commands.parse_command(["run_seq2seq.py", "--do_decode", "--output_file", "p{seed}.json"])
     with pytest.raises(UsageError, match="decodes, and every seed would write the same"):
-        sweep.parse_command(["run_seq2seq.py", "--do_decode", "--output_file", "p.json"])
+        sweep_commands.parse_command(["run_seq2seq.py", "--do_decode", "--output_file", "p.json"])
 
 
 @pytest.mark.parametrize("argv", [
@@ -254,7 +254,7 @@ def test_command_lines_of_our_scripts(here, monkeypatch):
     ["--train_file", "t", "--", "--do_decode"],
 ])
 def test_decoding_is_told_as_run_seq2seq_tells_it(argv):
-    assert sweep.seq2seq_decodes(argv) == (mode_of(argv) == DECODE)
+    assert sweep_commands.seq2seq_decodes(argv) == (mode_of(argv) == DECODE)
 
 
 def run_sweep(argv, cwd, **env):
