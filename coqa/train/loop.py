@@ -222,5 +222,7 @@ class _Loop:
             self.step.model.train()
         for name, value in (results or {}).items():
             logger.info("  eval %s = %s", name, value)
-            self.writer.add_scalar(f"eval/{name}", value, number)
-        self.writer.flush()
+            if self.writer is not None:
+                self.writer.add_scalar(f"eval/{name}", value, number)
+        if self.writer is not None:
+            self.writer.flush()

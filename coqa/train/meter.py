@@ -61,5 +61,7 @@ class Meter:
             scalars["peak_mem_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
             line += f"\tPeak mem: {scalars['peak_mem_gb']:.1f} GB"
         logger.info(line)
+        if writer is None:  # no tensorboardX (a bare GPU machine): the log line only
+            return
         for name, value in scalars.items():
             writer.add_scalar(name, value, step)

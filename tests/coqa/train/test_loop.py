@@ -189,7 +189,8 @@ def test_slow_cpu_bf16_is_said_once(monkeypatch, caplog):
 
 
 def test_training_goes_on_without_tensorboardx(tmp_path, monkeypatch, caplog):
-    """A bare machine without tensorboardX: one warning, no runs/ events, training done."""
+    """A bare machine without tensorboardX: one warning, no runs/ events, training done,
+    step lines and evaluation results still logged."""
     import builtins
 
     real_import = builtins.__import__
@@ -200,9 +201,13 @@ def test_training_goes_on_without_tensorboardx(tmp_path, monkeypatch, caplog):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_tensorboardx)
-    config = make_config(tmp_path, max_steps=2, save_steps=0)
-    with caplog.at_level(logging.WARNING):
-        result = train(toy_model(), ToyDataset(8), config, lambda model, directory: None)
+    config = make_config(tmp_path, max_steps=2, save_steps=1, logging_steps=1)
+    with caplog.at_level(logging.INFO):
+        result = train(toy_model(), ToyDataset(8), config, lambda model, directory: None,
+                       evaluate_fn=lambda step: {"f1": 10.0 * step})
     assert result.global_step == 2
-    assert any("tensorboardX is not installed" in r.getMessage() for r in caplog.records)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("tensorboardX is not installed" in m for m in messages)
+    assert len([m for m in messages if m.startswith("Step: ")]) == 2
+    assert "  eval f1 = 20.0" in messages
     assert not (tmp_path / "out" / "runs").exists()
