@@ -92,6 +92,9 @@ class ConvQAModel(nn.Module):
         self.attention_head = MLPHead(hidden, 1, config.head_dropout)
         self.yes_no_head = MLPHead(hidden, 2, config.head_dropout)
         self._init_heads(encoder.config.initializer_range)
+        # RoBERTa / XLM-R checkpoints have one token type: the query / window segments
+        # (token type 1) still drive the exact-match flags, but the encoder gets none.
+        self.encoder_takes_segments = getattr(encoder.config, "type_vocab_size", 2) > 1
         width = encoder.get_input_embeddings().embedding_dim
         self.match_embedding = None
         if config.exact_match:
@@ -187,7 +190,8 @@ class ConvQAModel(nn.Module):
             encoder_mask = additive_encoder_mask(mask, self.encoder.dtype)  # (batch, 1, 1, seq_len)
         encoder_output = self.encoder(
             **self._encoder_inputs(input_ids, token_type_ids, mask, history_answer_ids),
-            token_type_ids=token_type_ids, attention_mask=encoder_mask)
+            token_type_ids=token_type_ids if self.encoder_takes_segments else None,
+            attention_mask=encoder_mask)
         tokens = encoder_output.last_hidden_state  # (batch, seq_len, hidden)
         states = self.middle(tokens, attention_mask)  # (batch, seq_len, hidden)
 

@@ -330,3 +330,21 @@ def test_checkpoint_config_without_exact_match_key_loads_the_old_model(tmp_path)
     assert loaded.config.exact_match is False and loaded.match_embedding is None
     assert ModelConfig.from_dict({}).exact_match is False
     assert ModelConfig().exact_match is False  # opt-in: the old command lines' model
+
+
+@pytest.mark.parametrize("model_type", ["bert", "roberta"])
+def test_encoder_with_one_token_type_gets_no_segments(model_type):
+    # RoBERTa / XLM-R have type_vocab_size 1: the window's token type 1 would index past
+    # the table. The segments still drive the exact-match flags.
+    encoder_config = AutoConfig.for_model(model_type, vocab_size=100, hidden_size=HIDDEN,
+                                          num_hidden_layers=1, num_attention_heads=2,
+                                          intermediate_size=64, max_position_embeddings=64,
+                                          type_vocab_size=1)
+    model, batch = build(encoder_config=encoder_config, exact_match=True), make_batch()
+    labels = {"start_positions": torch.tensor([UNKNOWN_COLUMN, 4]),
+              "end_positions": torch.tensor([UNKNOWN_COLUMN, 5])}
+    with torch.no_grad():
+        out = model(**batch, **labels)
+        without_types = model(**{**batch, "token_type_ids": torch.zeros_like(batch["token_type_ids"])})
+    assert torch.isfinite(out["loss"])
+    assert torch.allclose(out["start_logits"], without_types["start_logits"], atol=ATOL)
