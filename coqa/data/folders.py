@@ -93,11 +93,21 @@ def read_model_config(path: str, what: str = "model",
     return config_path, config
 
 
+# Encoders whose position ids start after the padding id (RoBERTa's padding_idx + 1), so
+# a table of max_position_embeddings rows holds that many fewer tokens: 514 rows, 512.
+OFFSET_POSITION_MODEL_TYPES = ("roberta", "xlm-roberta", "camembert")
+
+
 def encoder_max_positions(path: str, what: str = "model",
                           config_file: Optional[str] = None) -> int:
-    """max_position_embeddings of the config.json in `path` (a `what` folder, for messages),
-    or of `config_file`."""
-    return int(read_model_config(path, what, config_file)[1].get("max_position_embeddings", 512))
+    """How many tokens a sequence may have for the encoder whose config.json is in `path`
+    (a `what` folder, for messages), or is `config_file`: max_position_embeddings, less
+    pad_token_id + 1 for RoBERTa-style encoders (OFFSET_POSITION_MODEL_TYPES)."""
+    config = read_model_config(path, what, config_file)[1]
+    positions = int(config.get("max_position_embeddings", 512))
+    if config.get("model_type") in OFFSET_POSITION_MODEL_TYPES:
+        positions -= int(config.get("pad_token_id", 1)) + 1
+    return positions
 
 
 # Encoder families whose folders the pipelines load (config.json's model_type).
