@@ -27,7 +27,8 @@ from seq2seq.arguments import ignored_flags
 from seq2seq.config import DEFAULT_HISTORY_FORMAT, SourceConfig
 from seq2seq.decoding import DecodeConfig, cast_for_decoding, resolve_ignore_ids
 from seq2seq.examples import load_or_build_examples
-from seq2seq.loading import explicit_settings, load_trained_seq2seq, trained_kind
+from seq2seq.loading import (check_tokenizer_of, explicit_settings, load_trained_seq2seq,
+                             trained_kind)
 from seq2seq.model import Seq2SeqConfig
 from seq2seq.predicted import HistoryRun, answers_writer, history_answerer, history_sources_for
 from seq2seq.steps import check_lengths
@@ -165,6 +166,8 @@ def run(args, explicit: AbstractSet[str]) -> int:
     folder = check_model_folder(args.model_path, SEQ2SEQ_MODEL_TYPES, args.config_path or None)
     tokenizer = load_tokenizer(args.tokenizer_name or args.model_path,
                                True if args.do_lower_case else None)
+    if args.tokenizer_name:
+        check_tokenizer_of(tokenizer, args.tokenizer_name, args.model_path)
     folder.check_tokenizer(tokenizer)
     # Rank 0 decodes alone; under torchrun the others wait outside any collective.
     main_rank_alone(dist, lambda: decode_file(decode_run(args, explicit, dist, tokenizer), dist,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import AbstractSet, Optional
 
 from coqa.data.errors import UsageError
-from coqa.data.folders import require_folder
+from coqa.data.folders import VOCAB_FILES, load_tokenizer, require_folder
 from coqa.data.trained import (EXTRACTIVE, SEQ2SEQ, folder_kind, merge_settings,
                                read_preprocessing, require_trained)
 from seq2seq.config import SourceConfig
@@ -58,6 +58,29 @@ def trained_kind(path: str) -> str:
     raise UsageError(f"no trained seq2seq model in {path}: neither a folder run_seq2seq.py "
                      f"saved (seq2seq_config.json) nor an s2s-ft ckpt-N (config.json and "
                      f"{S2S_FT_WEIGHTS}); fine-tune it with run_seq2seq.py first")
+
+
+def check_tokenizer_of(tokenizer, tokenizer_name: str, path: str) -> None:
+    """Refuse `tokenizer` (from --tokenizer_name) when the model folder `path` holds a
+    tokenizer of another vocabulary: the model's ids mean the saved tokenizer's tokens, so
+    every source would be read, and every answer written, as other tokens. The same
+    vocabulary (the old command lines name the pretrained model's tokenizer) is fine; a
+    folder without a tokenizer (s2s-ft's ckpt-N) or with an unreadable one takes the flag."""
+    folder = Path(path)
+    if not any((folder / name).is_file() for name in VOCAB_FILES):
+        return
+    try:
+        saved = load_tokenizer(path).get_vocab()
+    except UsageError:
+        return
+    given = tokenizer.get_vocab()
+    if given == saved:
+        return
+    moved = sorted(set(given.items()) ^ set(saved.items()), key=lambda item: item[1])[0][0]
+    raise UsageError(f"--tokenizer_name {tokenizer_name}: its vocabulary ({len(given)} tokens) "
+                     f"is not that of the tokenizer saved with the model in {path} "
+                     f"({len(saved)} tokens; {moved!r} has another id or is missing), so the "
+                     f"model's token ids would mean other tokens; leave --tokenizer_name out")
 
 
 def trained_source_config(path: str, given: SourceConfig,

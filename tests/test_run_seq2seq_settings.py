@@ -242,3 +242,19 @@ def test_a_typo_is_answered_without_importing_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                          text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_a_tokenizer_of_another_vocabulary_is_refused(trained, tiny_bert, tiny_bert_factory,
+                                                      tmp_path, capsys):
+    """--tokenizer_name with a trained folder: the model's ids mean the tokens of the
+    tokenizer saved with it. The same vocabulary (the old command lines name the pretrained
+    model's) decodes; another one would turn every id into another token: one line."""
+    assert decode(trained, tmp_path / "same.json", "--tokenizer_name", str(tiny_bert)) == 0
+    # Fewer tokens than the model's rows: nothing else would notice.
+    other = tiny_bert_factory(text_files=(DEV,))
+    capsys.readouterr()
+    err = one_line_error(capsys, ["--model_path", str(trained), "--input_file", str(DEV),
+                                  "--output_file", str(tmp_path / "p.json"),
+                                  "--tokenizer_name", str(other)])
+    assert "--tokenizer_name" in err and str(other) in err and str(trained) in err
+    assert not (tmp_path / "p.json").exists()
