@@ -10,7 +10,11 @@
 #
 # Python: .venv/bin/python when present, else $PYTHON, else python3. It needs torch (a
 # CUDA build) and never installs one; other missing packages (transformers, tokenizers,
-# safetensors, tensorboardX, numpy, tqdm, pytest) are installed with plain pip.
+# safetensors, tensorboardX, numpy, tqdm, pytest) are installed with pip, into that Python,
+# or, when it refuses (a distribution's system Python, PEP 668 "externally managed") or has
+# no pip, into OUT_DIR/venv, made with --system-site-packages so that torch stays the
+# system's; the parts after deps then run with OUT_DIR/venv/bin/python. pip gets one retry
+# and 15 s per connection (at most 150 s): without network the deps part fails soon.
 # Generated, not downloaded (scripts/gpu_check_helper.py assets), into OUT_DIR/assets/:
 # synthetic dialogues, a DRCD-like file of long passages, and a random model folder of
 # the bert-base-chinese shape. Reuse them with GPU_CHECK_ASSETS=DIR.
@@ -50,14 +54,17 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 TIMEOUT=$(command -v timeout || true)
 
 # part NAME SECONDS COMMAND...: run with a time limit, log to OUT/NAME.log, record the status.
+# A function runs in this shell (what it sets, such as PY, stays set) and limits its own
+# commands.
 part() {
     local name=$1 limit=$2 start status
     shift 2
     echo "== $name: $* =="
     start=$(date +%s)
-    local limited=(${TIMEOUT:+$TIMEOUT "$limit"})
-    [ "$(type -t "$1")" = function ] && limited=()  # a function limits its own commands
-    if "${limited[@]}" "$@" > "$OUT/$name.log" 2>&1; then
+    local limited=()
+    if [ -n "$TIMEOUT" ] && [ "$(type -t "$1")" != function ]; then limited=("$TIMEOUT" "$limit"); fi
+    # ${a[@]+"${a[@]}"}: an empty array under set -u is an error in bash before 4.4.
+    if ${limited[@]+"${limited[@]}"} "$@" > "$OUT/$name.log" 2>&1; then
         status=ok
     else
         status=FAILED
@@ -76,25 +83,37 @@ else
     DEVICE=cuda; GPUS=$("$PY" -c "import torch; print(torch.cuda.device_count())"); TINY=; PRECISION=bf16
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.csv" 2>/dev/null || true
 fi
-"$PY" -c "import sys, torch; print(sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda)" > "$OUT/python.txt" 2>&1
-
-install_missing() {
-    local missing
-    missing=$("$PY" - <<'EOF'
-import importlib.util
-wanted = {"transformers": "transformers>=5.0,<6", "tokenizers": "tokenizers>=0.21",
-          "safetensors": "safetensors>=0.4", "tensorboardX": "tensorboardX>=2.6",
-          "numpy": "numpy>=1.26", "tqdm": "tqdm>=4.66", "pytest": "pytest>=8.0"}
-print(" ".join(spec for module, spec in wanted.items() if importlib.util.find_spec(module) is None))
-EOF
-)
-    if [ -z "$missing" ]; then echo "nothing missing"; return 0; fi
-    echo "installing: $missing"
-    # shellcheck disable=SC2086  # one argument per requirement
-    ${TIMEOUT:+$TIMEOUT 150} "$PY" -m pip install $missing ||
-        ${TIMEOUT:+$TIMEOUT 150} "$PY" -m pip install --user $missing
+# use_venv: PY becomes OUT/venv/bin/python, a venv (made once) that sees PY's packages.
+use_venv() {
+    local venv
+    venv="$(cd "$OUT" && pwd)/venv"
+    if [ ! -x "$venv/bin/python" ]; then
+        # Without ensurepip (Debian's python3-venv not installed) the venv borrows PY's pip.
+        ${TIMEOUT:+$TIMEOUT 60} "$PY" -m venv --system-site-packages "$venv" ||
+            ${TIMEOUT:+$TIMEOUT 60} "$PY" -m venv --system-site-packages --without-pip "$venv" ||
+            return 1
+    fi
+    "$venv/bin/python" -c "import torch" || return 1
+    PY=$venv/bin/python
 }
-part deps 120 install_missing
+install_missing() {
+    local missing state
+    missing=$("$PY" scripts/gpu_check_helper.py missing) || return 1
+    if [ -z "$missing" ]; then echo "nothing missing ($PY)"; return 0; fi
+    state=$("$PY" scripts/gpu_check_helper.py pip) || return 1
+    if [ "$state" != ok ]; then
+        echo "$PY: $state; installing into a venv that sees its packages (torch included)"
+        use_venv || return 1
+        missing=$("$PY" scripts/gpu_check_helper.py missing) || return 1
+        if [ -z "$missing" ]; then echo "nothing missing ($PY)"; return 0; fi
+    fi
+    echo "installing with $PY: $missing"
+    # shellcheck disable=SC2086  # one argument per requirement
+    ${TIMEOUT:+$TIMEOUT 150} "$PY" -m pip install --disable-pip-version-check --retries 1 \
+        --timeout 15 $missing
+}
+part deps 210 install_missing
+"$PY" -c "import sys, torch; print(sys.executable, sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda)" > "$OUT/python.txt" 2>&1
 
 if [ -f "$ASSETS/shared/models/bert-base-chinese/model.safetensors" ]; then
     skip assets "reusing $ASSETS"

@@ -15,6 +15,11 @@
     python scripts/gpu_check_helper.py summary --out OUT_DIR
         one table of every part's status (OUT_DIR/status.tsv) and figures (OUT_DIR/*.json),
         beside the targets of docs/BENCHMARKS.md; also written to OUT_DIR/summary.txt.
+    python scripts/gpu_check_helper.py missing
+        the pip requirements of what this interpreter lacks (torch aside), on one line
+    python scripts/gpu_check_helper.py pip
+        whether pip may install into this interpreter: "ok", "externally-managed" (PEP 668:
+        a distribution's system Python refuses a plain `pip install`) or "no-pip"
 
 Nothing is downloaded: the model is random, the data invented. Figures of speed need no
 trained weights.
@@ -22,8 +27,10 @@ trained weights.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
+import sysconfig
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -36,6 +43,10 @@ TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermed
             max_position_embeddings=512, type_vocab_size=2, pad_token_id=0)
 # (train dialogues, dev dialogues, DRCD-like dialogues, dialogues joined per passage)
 SIZES = {"full": (2000, 200, 1000, 8), "tiny": (60, 8, 48, 8)}
+# What the check needs besides torch (which it never installs): module -> pip requirement.
+REQUIREMENTS = {"transformers": "transformers>=5.0,<6", "tokenizers": "tokenizers>=0.21",
+                "safetensors": "safetensors>=0.4", "tensorboardX": "tensorboardX>=2.6",
+                "numpy": "numpy>=1.26", "tqdm": "tqdm>=4.66", "pytest": "pytest>=8.0"}
 # Targets of issue 17 (docs/BENCHMARKS.md, "GPU readiness").
 EVAL_FEATURES, EVAL_SECONDS = 13405, 15.0
 DECODE_TURNS, DECODE_SPEEDUP = 5504, 10.0
@@ -112,6 +123,26 @@ def assets(out: Path, tiny: bool) -> None:
     print(f"assets in {out}: {train_n} training and {dev_n} dev dialogues, a DRCD-like file "
           f"of {len(source) // per_passage} long passages, a "
           f"{'tiny' if tiny else 'bert-base-chinese-shaped'} random model")
+
+
+# ---------------------------------------------------------------- dependencies
+
+def missing_requirements(find=importlib.util.find_spec) -> List[str]:
+    """The pip requirements of the REQUIREMENTS modules this interpreter cannot import."""
+    return [spec for module, spec in REQUIREMENTS.items() if find(module) is None]
+
+
+def pip_state(stdlib: Optional[str] = None, in_venv: Optional[bool] = None,
+              has_pip: Optional[bool] = None) -> str:
+    """"ok", "externally-managed" (PEP 668: an EXTERNALLY-MANAGED file in the stdlib folder
+    of an interpreter outside any venv, as on Debian / Ubuntu 23.04+, where `pip install`
+    fails) or "no-pip". The arguments default to this interpreter's."""
+    stdlib = sysconfig.get_path("stdlib") if stdlib is None else stdlib
+    in_venv = sys.prefix != sys.base_prefix if in_venv is None else in_venv
+    has_pip = importlib.util.find_spec("pip") is not None if has_pip is None else has_pip
+    if not in_venv and (Path(stdlib) / "EXTERNALLY-MANAGED").is_file():
+        return "externally-managed"
+    return "ok" if has_pip else "no-pip"
 
 
 # ---------------------------------------------------------------- summary
@@ -196,10 +227,19 @@ def summary(out: Path) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("assets", "summary"), help="what to do")
-    parser.add_argument("--out", required=True, help="assets folder, or gpu_check's output folder")
+    parser.add_argument("command", choices=("assets", "summary", "missing", "pip"),
+                        help="what to do")
+    parser.add_argument("--out", help="assets folder, or gpu_check's output folder")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (the CPU smoke test)")
     args = parser.parse_args(argv)
+    if args.command == "missing":
+        print(" ".join(missing_requirements()))
+        return 0
+    if args.command == "pip":
+        print(pip_state())
+        return 0
+    if args.out is None:
+        parser.error(f"{args.command} needs --out")
     if args.command == "assets":
         assets(Path(args.out), args.tiny)
         return 0

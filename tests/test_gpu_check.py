@@ -44,3 +44,28 @@ def test_the_whole_flow_on_the_cpu(tmp_path):
     summary = (out / "summary.txt").read_text()
     assert summary in done.stdout and "8 parts, 0 failed" in summary
     assert "beam 5: s2s-ft's method time / ours" in summary
+
+
+# ---------------------------------------------------------------- deps (gpu_check_helper)
+
+def test_pip_state_sees_a_pep668_system_python(tmp_path):
+    from scripts.gpu_check_helper import pip_state
+
+    (tmp_path / "EXTERNALLY-MANAGED").write_text("[externally-managed]\n")
+    # A distribution's system Python: plain `pip install` would fail, so gpu_check.sh
+    # installs into a venv with --system-site-packages instead.
+    assert pip_state(str(tmp_path), in_venv=False, has_pip=True) == "externally-managed"
+    assert pip_state(str(tmp_path), in_venv=True, has_pip=True) == "ok"  # that venv
+    (tmp_path / "EXTERNALLY-MANAGED").unlink()
+    assert pip_state(str(tmp_path), in_venv=False, has_pip=True) == "ok"
+    assert pip_state(str(tmp_path), in_venv=False, has_pip=False) == "no-pip"
+
+
+def test_missing_requirements_name_pip_specs_never_torch():
+    from scripts.gpu_check_helper import REQUIREMENTS, missing_requirements
+
+    assert "torch" not in REQUIREMENTS
+    present = {"numpy", "tqdm"}
+    missing = missing_requirements(lambda module: object() if module in present else None)
+    assert missing == [spec for module, spec in REQUIREMENTS.items() if module not in present]
+    assert "transformers>=5.0,<6" in missing and not any(s.startswith("numpy") for s in missing)
