@@ -26,15 +26,21 @@ logger = logging.getLogger("run_coqa")
 
 
 def configs_from(args, explicit: AbstractSet[str], cuda_available: bool):
-    """Typed configs from the flags, built once; invalid values raise ConfigError."""
+    """Typed configs from the flags, built once; invalid values raise ConfigError. The
+    feature settings stay a dict, checked here unless a trained model completes them."""
+    from coqa.data.trained import EXTRACTIVE, folder_kind
     from coqa.extractive.features import FeatureConfig
     from coqa.extractive.inference import InferenceConfig
     from coqa.extractive.postprocess import PostprocessConfig
 
-    features = FeatureConfig(max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
-                             max_query_length=args.max_query_length, history_len=args.history_len,
-                             outside_window=args.outside_window,
-                             history_encoding=args.history_encoding)
+    features = dict(max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+                    max_query_length=args.max_query_length, history_len=args.history_len,
+                    outside_window=args.outside_window, history_encoding=args.history_encoding)
+    # A trained model's own settings fill in the flags not given, so only the merged
+    # settings can be checked (load_tokenizer_and_model): --max_seq_length 64 with a model
+    # trained on 24 query tokens is fine although the default 64 would leave no window.
+    if folder_kind(args.resume_from_checkpoint or args.model_name_or_path) != EXTRACTIVE:
+        FeatureConfig(**features)
     hae_turns = args.history_len if args.history_encoding == "hae" else 0
     model = ModelConfig(middle=args.middle, exact_match=args.exact_match,
                         rtransformer_bidirectional=args.rtransformer_bidirectional,
@@ -81,6 +87,7 @@ def load_tokenizer_and_model(args, explicit: AbstractSet[str], flag_features, mo
     tokenizer and model are made ready for the history encoding (marker tokens)."""
     from coqa.data.folders import EXTRACTIVE_MODEL_TYPES, check_model_folder, load_tokenizer
     from coqa.data.trained import EXTRACTIVE, folder_kind
+    from coqa.extractive.features import FeatureConfig
     from coqa.extractive.loading import (load_model, load_trained_model, prepare_history_encoding,
                                          trained_feature_config)
 
@@ -91,7 +98,7 @@ def load_tokenizer_and_model(args, explicit: AbstractSet[str], flag_features, mo
     folder.check_tokenizer(tokenizer)
     if args.do_train:
         feature_config = (trained_feature_config(model_path, flag_features, explicit)
-                          if folder_kind(model_path) == EXTRACTIVE else flag_features)
+                          if folder_kind(model_path) == EXTRACTIVE else FeatureConfig(**flag_features))
         model = load_model(model_path, model_config, args.config_name, explicit)
     else:
         trained = load_trained_model(model_path, flag_features, explicit,

@@ -12,7 +12,7 @@ import logging
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AbstractSet, Any, Dict
+from typing import AbstractSet, Any, Dict, Mapping, Union
 
 from coqa.data.errors import ConfigError, UsageError
 from coqa.data.folders import check_weights_file, encoder_max_positions, require_folder
@@ -41,10 +41,11 @@ def feature_settings(features: FeatureConfig) -> Dict[str, Any]:
     return dataclasses.asdict(features)
 
 
-def trained_feature_config(path: str, given: FeatureConfig,
+def trained_feature_config(path: str, given: Union[FeatureConfig, Mapping[str, Any]],
                            explicit: AbstractSet[str] = frozenset()) -> FeatureConfig:
     """The FeatureConfig the model in `path` was trained with, except the settings whose
-    flag is in `explicit` (the flag wins, with one warning when it differs)."""
+    flag is in `explicit` (the flag wins, with one warning when it differs). `given` may
+    be the flags' settings unchecked: only the merged settings have to work together."""
     require_folder(path, "model")
     require_trained(path, EXTRACTIVE)
     trained = read_preprocessing(path, EXTRACTIVE)
@@ -54,7 +55,8 @@ def trained_feature_config(path: str, given: FeatureConfig,
         raise UsageError(f"{path}: unknown feature settings {unknown} in its preprocessing config")
     # Models saved before --history_encoding existed showed the history in the query.
     trained = {"history_encoding": "concat", **trained}
-    merged = merge_settings(trained, feature_settings(given), explicit, FEATURE_FLAGS, path)
+    given = feature_settings(given) if isinstance(given, FeatureConfig) else dict(given)
+    merged = merge_settings(trained, given, explicit, FEATURE_FLAGS, path)
     try:
         return FeatureConfig(**merged)
     except (ConfigError, TypeError) as err:
@@ -69,7 +71,7 @@ class TrainedModel:
     features: FeatureConfig
 
 
-def load_trained_model(path: str, given: FeatureConfig = FeatureConfig(),
+def load_trained_model(path: str, given: Union[FeatureConfig, Mapping[str, Any]] = FeatureConfig(),
                        explicit: AbstractSet[str] = frozenset(),
                        model_flags: Dict[str, Any] | None = None) -> TrainedModel:
     """The one loader of a trained extractive model (evaluation, prediction, chat): refuses

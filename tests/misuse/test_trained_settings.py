@@ -161,3 +161,12 @@ def test_seq2seq_resume_names_source_settings_that_differ(s2s_run, model, cache,
     warned = [r.getMessage() for r in caplog.records if "trained with" in r.getMessage()]
     assert warned == [f"--history_turns 0 given, but the model in {out / 'checkpoint-2'} was "
                       f"trained with 2: using 0"]
+
+
+def test_flags_are_checked_with_the_trained_settings_they_complete(small_run, cache, tmp_path):
+    # 64 tokens with the default query length (64) leave no window, but the model was
+    # trained with 24 query tokens: 64 - 24 - 3 = 37 >= stride 32.
+    out = tmp_path / "o"
+    assert run_coqa.main(eval_argv(small_run, out, cache, "--max_seq_length", "64")) == 0
+    used = json.loads((out / "args.json").read_text(encoding="utf-8"))
+    assert (used["max_seq_length"], used["doc_stride"], used["max_query_length"]) == (64, 32, 24)
