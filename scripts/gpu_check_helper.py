@@ -184,8 +184,7 @@ def figure_lines(out: Path) -> List[tuple[str, str, str]]:
         slowdown = seq2seq["methods"]["beam_5"]["slowdown"]["hidden_states"]
         rows.append(("beam 5: s2s-ft's method time / ours", f"{slowdown:.1f}x",
                      f">= {DECODE_SPEEDUP:g}x"))
-        rows.append(("decoding methods agree", str(all(
-            m["tokens_equal"] for m in seq2seq["methods"].values())), "True"))
+        rows.append(agreement_row(seq2seq))
         if seq2seq.get("train"):
             rows.append(("seq2seq training MFU", _pct(seq2seq["train"].get("mfu")), ""))
     for name in ("e2e_extractive", "e2e_extractive_ddp"):
@@ -194,6 +193,20 @@ def figure_lines(out: Path) -> List[tuple[str, str, str]]:
             rows.append((f"{name}: dev F1 (random model, a smoke test)",
                          f"{results.get('overall', results).get('f1', 'n/a')}", ""))
     return rows
+
+
+def agreement_row(seq2seq: dict) -> tuple[str, str, str]:
+    """Whether the three decoding methods gave the same tokens. Under TF32 (the benchmark's
+    default on a GPU, as run_seq2seq.py's) a random model's near ties can fall either way
+    between methods whose matmuls differ in shape: a disagreement is then said to be that,
+    not taken for a wrong cache (the CUDA tests compare decoding in full float32)."""
+    methods = seq2seq["methods"].values()
+    agree = all(m["tokens_equal"] for m in methods)
+    value = str(agree)
+    if not agree and seq2seq.get("machine", {}).get("tf32"):
+        largest = max(m.get("max_score_difference", 0.0) for m in methods)
+        value = f"False under TF32 (scores within {largest:.1e})"
+    return "decoding methods agree", value, "True (full fp32: --no-tf32)"
 
 
 def summary(out: Path) -> int:

@@ -69,3 +69,16 @@ def test_missing_requirements_name_pip_specs_never_torch():
     missing = missing_requirements(lambda module: object() if module in present else None)
     assert missing == [spec for module, spec in REQUIREMENTS.items() if module not in present]
     assert "transformers>=5.0,<6" in missing and not any(s.startswith("numpy") for s in missing)
+
+
+def test_decoding_disagreement_under_tf32_is_said_to_be_tf32():
+    from scripts.gpu_check_helper import agreement_row
+
+    def figures(equal: bool, tf32: bool) -> dict:
+        method = {"tokens_equal": equal, "max_score_difference": 2e-3 if not equal else 0.0}
+        return {"machine": {"tf32": tf32}, "methods": {"beam_1": dict(method, tokens_equal=True),
+                                                       "beam_5": method}}
+
+    assert agreement_row(figures(True, True))[1] == "True"
+    assert agreement_row(figures(False, False))[1] == "False"  # full fp32: a real difference
+    assert agreement_row(figures(False, True))[1] == "False under TF32 (scores within 2.0e-03)"
