@@ -11,8 +11,8 @@ from typing import Sequence, Tuple
 
 import torch
 
-from coqa.data.text import Pieces, detokenize
 from coqa.repl import ChatAnswer, answer_kind, chat_dialogue
+from seq2seq.answer_text import AnswerText
 from seq2seq.config import SourceConfig
 from seq2seq.decoding import DecodeConfig, decode
 from seq2seq.examples import Seq2SeqData, pack_examples
@@ -37,8 +37,7 @@ class GenerativeAnswerer:
                             batch["source_mask"].to(self.device), self.decoding, frozenset(),
                             nbest=True)
         best = output.answers[0]
-        text = detokenize(self.tokenizer.convert_ids_to_tokens(list(best.token_ids)),
-                          pieces=Pieces.of(self.tokenizer))
+        text = AnswerText.of(self.tokenizer).text(best.token_ids)
         log_prob = best.nbest[0].log_prob if best.nbest else -math.inf
         return ChatAnswer(text, answer_kind(text, passage), math.exp(log_prob),
                           self.window_of(data))
@@ -48,7 +47,6 @@ class GenerativeAnswerer:
         ids = data.source(0)
         sep = self.tokenizer.sep_token_id
         window = ids[ids.index(sep) + 1:-1] if sep in ids[:-1] else []
-        text = detokenize(self.tokenizer.convert_ids_to_tokens(window),
-                          pieces=Pieces.of(self.tokenizer))
+        text = AnswerText.of(self.tokenizer).text(window)
         shown = text if len(text) <= 24 else f"{text[:10]}…{text[-10:]}"
         return f"window of {len(window)} passage tokens 「{shown}」"

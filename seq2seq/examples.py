@@ -56,9 +56,9 @@ import numpy as np
 from coqa.data.cache import cache_key, cache_path, load_or_build, tokenizer_fingerprint
 from coqa.data.dialogue import TurnRecord
 from coqa.data.jsonlines import COQA_FILE, detect_format
-from coqa.data.text import Pieces, detokenize, detokenize_segments
 from coqa.data.windows import special_ids
 from coqa.train.dataset import TrainDataset
+from seq2seq.answer_text import AnswerText
 from seq2seq.config import SourceConfig
 from seq2seq.sources import Built, dialogue_examples, line_examples
 
@@ -235,10 +235,8 @@ def load_or_build_examples(path: str | Path, tokenizer, config: SourceConfig, tr
 
 def describe_example(data: Seq2SeqData, index: int, tokenizer) -> Tuple[List[str], str]:
     """(source segments, target) of one example as text: does the label say what we think?"""
-    pieces = Pieces.of(tokenizer)
-    source = detokenize_segments(tokenizer.convert_ids_to_tokens(data.source(index)), pieces)
-    target = detokenize(tokenizer.convert_ids_to_tokens(data.target(index)), pieces=pieces)
-    return source, target
+    text = AnswerText.of(tokenizer)
+    return text.segments(data.source(index)), text.text(data.target(index))
 
 
 def log_examples(data: Seq2SeqData, tokenizer, count: int = 3) -> None:

@@ -31,6 +31,7 @@ from seq2seq.examples import load_or_build_examples, log_examples
 from seq2seq.loading import trained_source_config
 from seq2seq.model import Seq2SeqConfig
 from seq2seq.steps import load_seq2seq_model, training_set
+from seq2seq.weights import ROBERTA_MODEL_TYPES
 
 logger = logging.getLogger("run_seq2seq")
 # TrainConfig fields under their s2s-ft flag names, for resume-mismatch messages.
@@ -127,7 +128,8 @@ def run(args, explicit: AbstractSet[str]) -> int:
     logger.info("Training/evaluation parameters %s", args)
     set_seed(args.seed)
     folder = check_model_folder(args.resume_from_checkpoint or args.model_name_or_path,
-                                SEQ2SEQ_MODEL_TYPES, args.config_name or None)
+                                SEQ2SEQ_MODEL_TYPES + ROBERTA_MODEL_TYPES,
+                                args.config_name or None)
     tokenizer = load_tokenizer(args.tokenizer_name or args.model_name_or_path,
                                True if args.do_lower_case else None)
     folder.check_tokenizer(tokenizer)

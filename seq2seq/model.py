@@ -54,7 +54,8 @@ from coqa.data.errors import ConfigError
 from coqa.data.files import writing_weights
 from seq2seq.masks import additive_mask, pseudo_layout_allowed, teacher_forcing_allowed
 from seq2seq.weights import (ENCODER_CONFIG_NAME, IGNORED_KEYS, TIED_KEYS, WEIGHTS_NAME,
-                             load_checked, normalize_state_dict, read_state_dict)
+                             bert_config_of, from_roberta, load_checked, normalize_state_dict,
+                             position_offset, read_state_dict)
 
 logger = logging.getLogger(__name__)
 
@@ -252,9 +253,13 @@ class Seq2SeqModel(nn.Module):
             raise FileNotFoundError(f"{directory}: no {ENCODER_CONFIG_NAME} (models are loaded "
                                     "from local folders only)" if not config_file
                                     else f"config file {config_file} does not exist")
-        encoder_config = BertConfig.from_json_file(str(config_path))
+        values = json.loads(config_path.read_text(encoding="utf-8"))
+        encoder_config = bert_config_of(values)
         mlm = BertForMaskedLM._from_config(encoder_config, attn_implementation=attn_implementation)
-        state = normalize_state_dict(read_state_dict(directory))
+        state = read_state_dict(directory)
+        if position_offset(values):  # a RoBERTa / XLM-R folder, read as BERT
+            state = from_roberta(state, position_offset(values))
+        state = normalize_state_dict(state)
         load_checked(mlm, state, directory, new_head)
         return cls(mlm, config)
 

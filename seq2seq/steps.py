@@ -11,8 +11,9 @@ from tqdm.auto import tqdm
 
 from coqa.data.errors import UsageError
 from coqa.data.folders import check_weights_file
-from coqa.data.text import Pieces, detokenize, passage_spelling
+from coqa.data.text import passage_spelling
 from coqa.train.dataset import TrainDataset
+from seq2seq.answer_text import AnswerText
 from seq2seq.examples import Seq2SeqData
 from seq2seq.decoding import DecodeConfig, decode
 from seq2seq.model import Seq2SeqConfig, Seq2SeqModel, keyed_pseudo_ids
@@ -90,10 +91,10 @@ def decode_answers(model: Seq2SeqModel, data: Seq2SeqData, tokenizer, config: De
     """Answer text for every example (in order) and, with `nbest`, scores and n-best lists.
     With `passages` (one per example) an answer found in its passage takes the passage's
     spelling (`passage_spelling`)."""
-    pieces = Pieces.of(tokenizer)
+    answer_text = AnswerText.of(tokenizer)
 
     def text(ids, index: int) -> str:
-        answer = detokenize(tokenizer.convert_ids_to_tokens(list(ids)), pieces=pieces)
+        answer = answer_text.text(ids)
         return passage_spelling(answer, passages[index]) if passages else answer
 
     answers: List[str] = []

@@ -2,7 +2,13 @@
 whose old key names (`LayerNorm.gamma/beta`, no `bert.` prefix, a `module.` prefix) are
 translated, as are s2s-ft's (`cls.predictions.decoder_weight`, its name for the output
 weight tied to the word embeddings; the label-smoothing buffer
-`crit_mask_lm_smoothed.one_hot` is dropped); then a strict, shape-checked load."""
+`crit_mask_lm_smoothed.one_hot` is dropped); then a strict, shape-checked load.
+
+A RoBERTa or XLM-R folder (config.json's model_type `roberta` / `xlm-roberta`: the same
+Transformer as BERT) is read as a BERT one (`bert_config_of`, `from_roberta`): `roberta.`
+becomes `bert.`, `lm_head.*` the masked-LM head's names, and the position table loses its
+first padding_idx + 1 rows, which RoBERTa never uses (its positions count from
+padding_idx + 1, BERT's from 0). The fine-tuned model is saved as a BERT folder."""
 from __future__ import annotations
 
 import logging
@@ -12,7 +18,7 @@ from typing import Dict
 
 import torch
 from safetensors.torch import load_file
-from transformers import BertForMaskedLM
+from transformers import BertConfig, BertForMaskedLM
 
 from coqa.data.folders import first_shape_mismatch
 
@@ -29,7 +35,14 @@ TIED_KEYS = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.
 RENAMED_KEYS = {"cls.predictions.decoder_weight": "cls.predictions.decoder.weight"}
 # Keys of pre-training checkpoints that this model has no use for.
 IGNORED_PREFIXES = ("bert.pooler.", "cls.seq_relationship.", "crit_mask_lm")
-IGNORED_KEYS = frozenset({"bert.embeddings.position_ids"})
+IGNORED_KEYS = frozenset({"bert.embeddings.position_ids", "bert.embeddings.token_type_ids"})
+# Encoder families read as BERT, and their key names under BertForMaskedLM's.
+ROBERTA_MODEL_TYPES = ("roberta", "xlm-roberta")
+ROBERTA_PREFIXES = (("roberta.", "bert."), ("lm_head.dense.", "cls.predictions.transform.dense."),
+                    ("lm_head.layer_norm.", "cls.predictions.transform.LayerNorm."),
+                    ("lm_head.decoder.", "cls.predictions.decoder."),
+                    ("lm_head.bias", "cls.predictions.bias"))
+POSITION_TABLE = "bert.embeddings.position_embeddings.weight"
 
 
 def read_state_dict(directory: Path) -> Dict[str, torch.Tensor]:
@@ -71,6 +84,45 @@ def normalize_state_dict(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tens
 
 
 HEAD_PREFIX = "cls.predictions."
+
+
+def position_offset(config: dict) -> int:
+    """Rows of the position table before position 0: padding_idx + 1 for RoBERTa and XLM-R,
+    0 for BERT."""
+    if config.get("model_type") in ROBERTA_MODEL_TYPES:
+        return int(config.get("pad_token_id", 1)) + 1
+    return 0
+
+
+def bert_config_of(config: dict) -> BertConfig:
+    """The BertConfig of an encoder's config.json (BERT, RoBERTa or XLM-R), its position
+    table without the rows a RoBERTa never uses."""
+    values = dict(config)
+    offset = position_offset(values)
+    if offset:
+        for key in ("model_type", "architectures", "auto_map"):
+            values.pop(key, None)
+        values["max_position_embeddings"] = int(values.get("max_position_embeddings", 514)) - offset
+        if values["max_position_embeddings"] < 1:
+            raise ValueError(f"max_position_embeddings {config.get('max_position_embeddings')} "
+                             f"leaves no position after padding_idx {offset - 1}")
+    return BertConfig.from_dict(values)
+
+
+def from_roberta(state: Dict[str, torch.Tensor], offset: int) -> Dict[str, torch.Tensor]:
+    """A RoBERTa / XLM-R state dict (RobertaModel, RobertaForMaskedLM or the XLM-R twins)
+    under BERT's names (then `normalize_state_dict`), the unused position rows dropped."""
+    result = {}
+    for key, tensor in state.items():
+        for old, new in ROBERTA_PREFIXES:
+            if key.startswith(old):
+                key = new + key[len(old):]
+                break
+        result[key] = tensor
+    for key in (POSITION_TABLE, POSITION_TABLE[len("bert."):]):
+        if key in result:
+            result[key] = result[key][offset:]
+    return result
 
 
 def load_checked(mlm: BertForMaskedLM, state: Dict[str, torch.Tensor], directory: Path,
