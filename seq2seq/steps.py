@@ -11,7 +11,6 @@ from tqdm.auto import tqdm
 
 from coqa.data.errors import UsageError
 from coqa.data.folders import check_weights_file
-from coqa.data.text import passage_spelling
 from coqa.train.dataset import TrainDataset
 from seq2seq.answer_text import AnswerText
 from seq2seq.examples import Seq2SeqData
@@ -90,12 +89,11 @@ def decode_answers(model: Seq2SeqModel, data: Seq2SeqData, tokenizer, config: De
                    ) -> Tuple[List[str], List[Dict[str, Any]]]:
     """Answer text for every example (in order) and, with `nbest`, scores and n-best lists.
     With `passages` (one per example) an answer found in its passage takes the passage's
-    spelling (`passage_spelling`)."""
+    spelling, its UNK tokens the characters they stood for (`AnswerText.in_passage`)."""
     answer_text = AnswerText.of(tokenizer)
 
     def text(ids, index: int) -> str:
-        answer = answer_text.text(ids)
-        return passage_spelling(answer, passages[index]) if passages else answer
+        return answer_text.in_passage(ids, passages[index]) if passages else answer_text.text(ids)
 
     answers: List[str] = []
     details: List[Dict[str, Any]] = []
