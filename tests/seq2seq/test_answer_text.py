@@ -47,3 +47,22 @@ def test_an_answer_not_in_the_passage_keeps_its_own_text(tokenizer):
         ids = ids_of(tokenizer, answer)
         assert text.in_passage(ids, PASSAGE) == text.text(ids)
     assert text.in_passage([tokenizer.unk_token_id, tokenizer.sep_token_id], PASSAGE) == ""
+
+
+def test_a_tokenizer_that_reads_the_data_as_unk_is_said_before_training(tokenizer, tmp_path,
+                                                                        caplog):
+    """transformers 5's BertTokenizerFast(vocab_file=...) builds a tokenizer of the five
+    special tokens only: every source is [UNK]s, and nothing else would say so."""
+    import logging
+
+    from seq2seq.config import SourceConfig
+    from seq2seq.examples import load_or_build_examples, log_examples
+    from tests.conftest import REPO
+
+    config = SourceConfig(max_source_seq_length=64, max_target_seq_length=8)
+    data = load_or_build_examples(str(REPO / "data/sample/dev.json"), tokenizer, config, True,
+                                  tmp_path)  # a vocabulary of PASSAGE's characters only
+    caplog.set_level(logging.INFO)
+    log_examples(data, tokenizer)
+    said = [r for r in caplog.records if r.levelno == logging.WARNING and "[UNK]" in r.getMessage()]
+    assert len(said) == 1 and "tokenizer" in said[0].getMessage()
