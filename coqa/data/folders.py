@@ -11,6 +11,8 @@ from typing import Any, Mapping, Optional, Sequence, Tuple
 
 from coqa.data.errors import UsageError
 
+# Text any working tokenizer turns into at least one token, if only an unknown one.
+TOKENIZER_PROBE = "问答 QA 2020"
 VOCAB_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spm.model")
 
 
@@ -48,6 +50,12 @@ def load_tokenizer(path: str, do_lower_case: Optional[bool] = None):
         names = [n for n in VOCAB_FILES if (folder / n).is_file()]
         raise UsageError(f"tokenizer vocabulary {folder / names[0]} is empty or has no "
                          f"{tokenizer.unk_token} token")
+    # A BPE model without vocabulary or unknown token drops every character it does not
+    # know (transformers 5 builds one from misspelt file arguments): every passage would
+    # become an empty window and every turn be trained as unknown.
+    if not tokenizer(TOKENIZER_PROBE, add_special_tokens=False)["input_ids"]:
+        raise UsageError(f"tokenizer in {path} turns text ({TOKENIZER_PROBE!r}) into no tokens "
+                         f"at all: is its vocabulary or merges file missing?")
     return tokenizer
 
 

@@ -43,3 +43,24 @@ def test_config_of_an_encoder_we_cannot_load(model_type, model, cache, tmp_path,
     edit_json(folder / "config.json", model_type=model_type, architectures=["Foo"])
     for code in run_both(folder, tmp_path, cache):
         one_line(capsys, code, str(folder / "config.json"), f"a {model_type!r} model")
+
+
+def test_tokenizer_that_gives_no_tokens(model, cache, tmp_path, capsys):
+    # A BPE model whose vocabulary is the special tokens, with no merges and no unknown
+    # token, silently drops every character (transformers 5 builds one from
+    # RobertaTokenizerFast(vocab_file=..., merges_file=...)): training went on with empty
+    # windows and learned to answer 无法作答 to everything.
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    folder = copy(model, tmp_path / "model")
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    backend = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(specials)}, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, cls_token="[CLS]", sep_token="[SEP]",
+                                        pad_token="[PAD]", mask_token="[MASK]", unk_token="[UNK]")
+    tokenizer.save_pretrained(folder)
+    for code in run_both(folder, tmp_path, cache):
+        one_line(capsys, code, f"tokenizer in {folder}", "into no tokens")
