@@ -18,9 +18,11 @@ def decode_feature(features: FeatureSet, index: int, tokenizer) -> Tuple[str, st
     """(query, passage window, labelled answer) of one feature, for logging."""
     # [CLS] query [SEP] are the type-0 positions before the first type-1 one.
     body = int(np.argmax(features.token_type_ids[index] == 1))
-    query_ids = features.input_ids[index, 1:body - 1].tolist()
-    query_text = join_tokens(tokenizer.convert_ids_to_tokens(query_ids),
-                             Pieces.of(tokenizer).metaspace)
+    query_tokens = tokenizer.convert_ids_to_tokens(features.input_ids[index, 1:body - 1].tolist())
+    if _byte_level(tokenizer):  # RoBERTa's BPE spells each byte as a character: "张" is "å¼ł"
+        query_text = tokenizer.convert_tokens_to_string(query_tokens)
+    else:
+        query_text = join_tokens(query_tokens, Pieces.of(tokenizer).metaspace)
     passage = features.passage(index)
     offsets = features.token_offsets[index]
     window_text = _window_text(features, index, tokenizer)
@@ -32,6 +34,12 @@ def decode_feature(features: FeatureSet, index: int, tokenizer) -> Tuple[str, st
     else:
         label_text = passage[offsets[start - NUM_SPECIAL, 0]:offsets[end - NUM_SPECIAL, 1]]
     return query_text, window_text, label_text
+
+
+def _byte_level(tokenizer) -> bool:
+    """Whether the tokenizer's pieces are bytes spelled as characters (a ByteLevel decoder)."""
+    decoder = getattr(getattr(tokenizer, "backend_tokenizer", None), "decoder", None)
+    return type(decoder).__name__ == "ByteLevel"
 
 
 def _window_text(features: FeatureSet, index: int, tokenizer) -> str:
