@@ -54,8 +54,14 @@ def load_tokenizer(path: str, do_lower_case: Optional[bool] = None):
     # know (transformers 5 builds one from misspelt file arguments): every passage would
     # become an empty window and every turn be trained as unknown.
     if not tokenizer(TOKENIZER_PROBE, add_special_tokens=False)["input_ids"]:
+        # A roberta config.json beside a bare vocab.txt (Chinese RoBERTa-wwm) makes
+        # transformers build a RoBERTa BPE tokenizer without vocabulary.
+        hint = (f"{type(tokenizer).__name__} found only vocab.txt: add tokenizer_config.json "
+                f'with "tokenizer_class": "BertTokenizer"'
+                if (folder / "vocab.txt").is_file() and not (folder / "tokenizer_config.json").is_file()
+                else "is its vocabulary or merges file missing?")
         raise UsageError(f"tokenizer in {path} turns text ({TOKENIZER_PROBE!r}) into no tokens "
-                         f"at all: is its vocabulary or merges file missing?")
+                         f"at all: {hint}")
     return tokenizer
 
 

@@ -64,3 +64,17 @@ def test_tokenizer_that_gives_no_tokens(model, cache, tmp_path, capsys):
     tokenizer.save_pretrained(folder)
     for code in run_both(folder, tmp_path, cache):
         one_line(capsys, code, f"tokenizer in {folder}", "into no tokens")
+
+
+def test_roberta_config_beside_a_bare_vocab_txt_names_the_fix(model, cache, tmp_path, capsys):
+    # Chinese RoBERTa-wwm folders: model_type roberta, a BERT vocab.txt and no tokenizer
+    # config; transformers then builds a RoBERTa BPE tokenizer with no vocabulary.
+    folder = copy(model, tmp_path / "model")
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    edit_json(folder / "config.json", model_type="roberta", architectures=["RobertaModel"])
+    code = run_coqa.main(coqa_argv(folder, tmp_path / "coqa", cache, "--do_train", "--max_steps", "1"))
+    one_line(capsys, code, f"tokenizer in {folder}", "into no tokens", '"tokenizer_class": "BertTokenizer"')
+    (folder / "tokenizer_config.json").write_text('{"tokenizer_class": "BertTokenizer"}', encoding="utf-8")
+    assert run_coqa.main(coqa_argv(folder, tmp_path / "coqa2", cache, "--do_train", "--max_steps", "1",
+                                   "--warmup_steps", "0")) == 0
