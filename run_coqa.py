@@ -135,7 +135,8 @@ def run(args, explicit: AbstractSet[str]) -> int:
     log_idle_gpus_hint(dist.device, "run_coqa.py")
     model_path = args.resume_from_checkpoint or args.model_name_or_path
     output_dir = prepare_output_dir(args.output_dir, args.do_train, args.overwrite_output_dir,
-                                    bool(args.resume_from_checkpoint), starts_from=[model_path])
+                                    bool(args.resume_from_checkpoint), starts_from=[model_path],
+                                    removes=dist.is_main)
     barrier(dist)  # every rank has checked output_dir before rank 0 writes into it
     logger.warning("Process rank: %s, device: %s, n_gpu: %s, distributed training: %s, "
                    "16-bits training: %s", dist.local_rank, dist.device,

@@ -194,17 +194,22 @@ def train_config_from(args: argparse.Namespace, precision: str, *, num_train_epo
 
 
 def prepare_output_dir(output_dir: str, training: bool, overwrite: bool, resuming: bool,
-                       starts_from: Sequence[str] = ()) -> Path:
+                       starts_from: Sequence[str] = (), removes: bool = True) -> Path:
     """Create output_dir and check that it is writable; refuse to train into a non-empty
     one unless told to. A folder holding only what a failed start wrote (args.json) is
     not "non-empty". With `overwrite` (and not resuming), what an earlier run of this
     toolkit wrote there is removed first, so that nothing of it (a checkpoint, a
     prediction file) passes for this run's; other files are left and named.
-    `starts_from`: the folders the run loads a model from, which must survive."""
+    `starts_from`: the folders the run loads a model from, which must survive.
+    `removes`: False on all but the main rank of a distributed run, which check the same
+    things (so that every rank refuses together) but leave the removal to the main rank:
+    ranks deleting the same files at once fail on each other's deletions."""
     folder = Path(output_dir)
     if training and folder.is_dir() and not resuming:
         if overwrite:
-            remove_previous_run(folder, starts_from)
+            refuse_deleting_start(folder, starts_from)
+            if removes:
+                remove_previous_run(folder, starts_from)
         elif any(p.name not in WRITTEN_AT_START for p in folder.iterdir()):
             raise UsageError(f"output directory {output_dir} already exists and is not empty; "
                              f"use --overwrite_output_dir to train into it")
@@ -217,13 +222,18 @@ def _is_within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def remove_previous_run(folder: Path, starts_from: Sequence[str] = ()) -> None:
-    """Delete what this toolkit writes into an output folder (`RUN_OUTPUTS`), logging what
-    was removed and naming every other file, which is left in place."""
+def refuse_deleting_start(folder: Path, starts_from: Sequence[str]) -> None:
+    """One line if clearing `folder` would delete a folder the run loads its model from."""
     for start in starts_from:
         if start and _is_within(Path(start), folder):
             raise UsageError(f"--overwrite_output_dir would delete {start}, which this run "
                              f"loads its model from: train into another --output_dir")
+
+
+def remove_previous_run(folder: Path, starts_from: Sequence[str] = ()) -> None:
+    """Delete what this toolkit writes into an output folder (`RUN_OUTPUTS`), logging what
+    was removed and naming every other file, which is left in place."""
+    refuse_deleting_start(folder, starts_from)
     ours = [p for p in sorted(folder.iterdir()) if any(p.match(g) for g in RUN_OUTPUTS)]
     others = [p.name for p in sorted(folder.iterdir()) if p not in ours]
     for path in ours:

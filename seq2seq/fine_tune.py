@@ -99,7 +99,7 @@ def recorded_args(args, source: SourceConfig) -> Dict[str, Any]:
 def fine_tune(run: FineTuneRun, args_dict: Dict[str, Any], dist, tokenizer) -> None:
     """Train on the training file and save the model into the output folder."""
     output_dir = prepare_output_dir(run.output_dir, True, run.overwrite_output_dir, run.resuming,
-                                    starts_from=[run.init_model])
+                                    starts_from=[run.init_model], removes=dist.is_main)
     barrier(dist)
     if dist.is_main:
         write_json(output_dir / "args.json", args_dict)
