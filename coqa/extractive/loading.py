@@ -125,6 +125,8 @@ def load_model(path: str, config: ModelConfig, config_path: str = "",
         config = dataclasses.replace(config, head_dropout=float(encoder_config["hidden_dropout_prob"]))
     try:
         return ConvQAModel.from_pretrained_encoder(str(folder), config)
+    except ConfigError:  # the middle layer or heads cannot be built on this encoder
+        raise
     except (OSError, ValueError, EOFError, pickle.UnpicklingError) as err:
         raise UsageError(f"cannot load the encoder in {path}: {err}".splitlines()[0]) from None
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from coqa.data.errors import ConfigError
 from coqa.extractive.config import MIDDLE_KINDS, MiddleConfig
 
 
@@ -103,7 +104,9 @@ class MaskedSelfAttention(nn.Module):
     def __init__(self, hidden_size: int, heads: int, bidirectional: bool):
         super().__init__()
         if hidden_size % heads:
-            raise ValueError(f"hidden size {hidden_size} is not divisible by {heads} heads")
+            raise ConfigError(f"--middle rtransformer splits the encoder's hidden size into "
+                              f"{heads} attention heads, but hidden size {hidden_size} is not "
+                              f"divisible by {heads}: use --middle none or bilstm")
         self.heads = heads
         self.bidirectional = bidirectional
         self.in_proj = nn.Linear(hidden_size, 3 * hidden_size)

@@ -78,3 +78,18 @@ def test_roberta_config_beside_a_bare_vocab_txt_names_the_fix(model, cache, tmp_
     (folder / "tokenizer_config.json").write_text('{"tokenizer_class": "BertTokenizer"}', encoding="utf-8")
     assert run_coqa.main(coqa_argv(folder, tmp_path / "coqa2", cache, "--do_train", "--max_steps", "1",
                                    "--warmup_steps", "0")) == 0
+
+
+def test_rtransformer_on_a_hidden_size_its_heads_do_not_divide(model, cache, tmp_path, capsys):
+    # Hidden 30 with 3 encoder heads is a fine BERT; the R-Transformer's 4 heads cannot
+    # split it. The message named "the encoder" as what could not be loaded.
+    from transformers import BertConfig, BertModel
+
+    folder = copy(model, tmp_path / "model")
+    vocab_size = json.loads((folder / "config.json").read_text(encoding="utf-8"))["vocab_size"]
+    BertModel(BertConfig(vocab_size=vocab_size, hidden_size=30, num_hidden_layers=1,
+                         num_attention_heads=3, intermediate_size=60,
+                         max_position_embeddings=128)).save_pretrained(folder)
+    code = run_coqa.main(coqa_argv(folder, tmp_path / "coqa", cache, "--do_train", "--max_steps", "1",
+                                   "--middle", "rtransformer"))
+    one_line(capsys, code, "--middle rtransformer", "hidden size 30", "4")
