@@ -26,7 +26,7 @@ def require_folder(path: str, what: str) -> Path:
 
 def load_tokenizer(path: str, do_lower_case: Optional[bool] = None):
     """A fast tokenizer (character offsets are required) from a local folder."""
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, BertTokenizerFast
 
     folder = require_folder(path, "tokenizer")
     if not any((folder / name).is_file() for name in VOCAB_FILES):
@@ -36,7 +36,13 @@ def load_tokenizer(path: str, do_lower_case: Optional[bool] = None):
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, **extra)
     except (OSError, ValueError) as err:
-        raise UsageError(f"cannot load a tokenizer from {path}: {err}".splitlines()[0]) from None
+        if not _is_bare_wordpiece_folder(folder):
+            # transformers' message spans several lines: one line, none of it cut.
+            reason = " ".join(line.strip() for line in str(err).splitlines()) or type(err).__name__
+            raise UsageError(f"cannot load a tokenizer from {path}: {reason}") from None
+        # A folder holding only vocab.txt (as s2s-ft's --tokenizer_name folders often do)
+        # tells AutoTokenizer nothing of its class: a vocab.txt is BERT's WordPiece list.
+        tokenizer = BertTokenizerFast.from_pretrained(str(folder), local_files_only=True, **extra)
     if not tokenizer.is_fast:
         raise UsageError(f"tokenizer in {path} is not a fast tokenizer (offsets are needed)")
     missing = [name for name in ("cls_token", "sep_token", "pad_token")
@@ -63,6 +69,13 @@ def load_tokenizer(path: str, do_lower_case: Optional[bool] = None):
         raise UsageError(f"tokenizer in {path} turns text ({TOKENIZER_PROBE!r}) into no tokens "
                          f"at all: {hint}")
     return tokenizer
+
+
+def _is_bare_wordpiece_folder(folder: Path) -> bool:
+    """vocab.txt and nothing saying which tokenizer it belongs to."""
+    return (folder / "vocab.txt").is_file() and not any(
+        (folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json",
+                                               "config.json"))
 
 
 def check_weights_file(path: Path) -> None:

@@ -1,11 +1,12 @@
-"""coqa.data.folders: how many tokens an encoder's position table holds."""
+"""coqa.data.folders: how many tokens an encoder's position table holds; which tokenizer folders load."""
 from __future__ import annotations
 
 import pytest
 import torch
 from transformers import AutoConfig, AutoModel
 
-from coqa.data.folders import encoder_max_positions
+from coqa.data.errors import UsageError
+from coqa.data.folders import encoder_max_positions, load_tokenizer
 
 
 def tiny_encoder(model_type: str, tmp_path, **overrides):
@@ -28,3 +29,27 @@ def test_max_positions_is_the_longest_sequence_the_encoder_runs(model_type, over
         encoder(input_ids=torch.full((1, length), 5))
         with pytest.raises((IndexError, RuntimeError)):
             encoder(input_ids=torch.full((1, length + 1), 5))
+
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "兰", "州", "大", "学", "hello", "2020"]
+
+
+def test_a_folder_of_only_vocab_txt_loads_as_wordpiece(tmp_path):
+    """s2s-ft's --tokenizer_name folders often hold vocab.txt alone: AutoTokenizer cannot
+    tell its class; it is BERT's WordPiece list (lower-cased, as BertTokenizer is)."""
+    (tmp_path / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    tokenizer = load_tokenizer(str(tmp_path))
+    assert tokenizer.is_fast
+    encoded = tokenizer("兰州大学 Hello 2020 京")
+    assert encoded["input_ids"] == [2, 5, 6, 7, 8, 9, 10, 1, 3]
+    assert encoded.char_to_token(1) == 2  # offsets: 州 is the second passage token
+
+
+def test_a_tokenizer_folder_transformers_cannot_read_is_one_whole_line(tmp_path):
+    (tmp_path / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    (tmp_path / "tokenizer_config.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        load_tokenizer(str(tmp_path))
+    message = str(caught.value)
+    assert "\n" not in message and str(tmp_path) in message
+    assert not message.rstrip().endswith(":")  # transformers' list of causes is kept
