@@ -53,7 +53,8 @@ def _model_flags(parser: argparse.ArgumentParser, decoding: bool) -> None:
                        help="tokenizer folder if not the model folder")
     group.add_argument("--cache_dir", default=None, help="where to keep feature caches")
     group.add_argument("--do_lower_case", action="store_true",
-                       help="lower-case input (the tokenizer folder's setting otherwise)")
+                       help="lower-case input (the tokenizer folder's setting otherwise; "
+                            "lower-casing a folder saved cased is said in one line)")
     if not decoding:
         group.add_argument("--mask_way", choices=MASK_WAYS, default="pseudo",
                            help="s2s-ft pseudo-mask objective, or plain teacher forcing")

@@ -3,6 +3,7 @@ tokenizer and read their encoder's positions here. Nothing is ever fetched from 
 from __future__ import annotations
 
 import json
+import logging
 import struct
 import zipfile
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Tuple
 
 from coqa.data.errors import UsageError
+
+logger = logging.getLogger(__name__)
 
 # Text any working tokenizer turns into at least one token, if only an unknown one.
 TOKENIZER_PROBE = "问答 QA 2020"
@@ -33,6 +36,10 @@ def load_tokenizer(path: str, do_lower_case: Optional[bool] = None):
         raise UsageError(f"tokenizer folder {path} has no vocabulary "
                          f"(none of {', '.join(VOCAB_FILES)})")
     extra = {} if do_lower_case is None else {"do_lower_case": do_lower_case}
+    if do_lower_case and _saved_lower_case(folder) is False:
+        logger.warning("--do_lower_case: lower-casing the text although the tokenizer in %s "
+                       "was saved with do_lower_case false (a model trained there saw cased "
+                       "text)", folder)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, **extra)
     except (OSError, ValueError) as err:
@@ -69,6 +76,16 @@ def load_tokenizer(path: str, do_lower_case: Optional[bool] = None):
         raise UsageError(f"tokenizer in {path} turns text ({TOKENIZER_PROBE!r}) into no tokens "
                          f"at all: {hint}")
     return tokenizer
+
+
+def _saved_lower_case(folder: Path) -> Optional[bool]:
+    """The do_lower_case a tokenizer folder was saved with, None if it does not say."""
+    try:
+        saved = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = saved.get("do_lower_case") if isinstance(saved, dict) else None
+    return value if isinstance(value, bool) else None
 
 
 def _is_bare_wordpiece_folder(folder: Path) -> bool:

@@ -35,7 +35,8 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--rtransformer_bidirectional", action="store_true",
                        help="R-Transformer self-attention sees both sides (default causal)")
     group.add_argument("--do_lower_case", action="store_true",
-                       help="accepted for compatibility: the tokenizer folder decides lower-casing")
+                       help="lower-case the text (without it: the tokenizer folder's own "
+                            "setting; lower-casing a folder saved cased is said in one line)")
 
 
 def _data_flags(parser: argparse.ArgumentParser) -> None:

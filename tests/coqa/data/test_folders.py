@@ -53,3 +53,26 @@ def test_a_tokenizer_folder_transformers_cannot_read_is_one_whole_line(tmp_path)
     message = str(caught.value)
     assert "\n" not in message and str(tmp_path) in message
     assert not message.rstrip().endswith(":")  # transformers' list of causes is kept
+
+
+def _cased_folder(tmp_path):
+    from transformers import BertTokenizerFast
+
+    (tmp_path / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    BertTokenizerFast.from_pretrained(str(tmp_path), do_lower_case=False).save_pretrained(tmp_path)
+    return tmp_path
+
+
+def test_do_lower_case_on_a_cased_tokenizer_is_applied_and_said(tmp_path, caplog):
+    folder = _cased_folder(tmp_path)
+    assert load_tokenizer(str(folder)).tokenize("Hello") != ["hello"]
+    assert not caplog.records
+    assert load_tokenizer(str(folder), True).tokenize("Hello") == ["hello"]
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "do_lower_case false" in caplog.records[0].getMessage()
+
+
+def test_do_lower_case_on_a_lower_casing_tokenizer_says_nothing(tmp_path, caplog):
+    (tmp_path / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    assert load_tokenizer(str(tmp_path), True).tokenize("Hello") == ["hello"]
+    assert not caplog.records
