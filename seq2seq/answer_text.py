@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
-from coqa.data.text import Pieces, detokenize, detokenize_segments, passage_spelling
+from coqa.data.text import Pieces, detokenize, detokenize_segments, is_byte_level, passage_spelling
 
 # Whitespace between two Chinese characters or full-width punctuation marks.
 CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
@@ -44,13 +44,6 @@ def byte_decoder() -> Dict[str, int]:
             chars.append(256 + extra)
             extra += 1
     return {chr(char): byte for byte, char in zip(printable, chars)}
-
-
-def is_byte_level(tokenizer) -> bool:
-    """Whether a fast tokenizer's pieces are bytes spelled as characters (ByteLevel decoder)."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    decoder = getattr(backend, "decoder", None)
-    return type(decoder).__name__ == "ByteLevel"
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,13 @@ class Pieces:
 BERT_PIECES = Pieces()
 
 
+def is_byte_level(tokenizer) -> bool:
+    """Whether a fast tokenizer's pieces are bytes spelled as characters (a ByteLevel
+    decoder: RoBERTa's and GPT-2's BPE, where "张" is "å¼ł")."""
+    decoder = getattr(getattr(tokenizer, "backend_tokenizer", None), "decoder", None)
+    return type(decoder).__name__ == "ByteLevel"
+
+
 def is_word_char(char: str) -> bool:
     """Letters and digits of scripts written with spaces (not CJK ideographs)."""
     return char.isalnum() and unicodedata.east_asian_width(char) not in ("W", "F")

@@ -7,7 +7,7 @@ from typing import Tuple
 
 import numpy as np
 
-from coqa.data.text import Pieces, join_tokens
+from coqa.data.text import Pieces, is_byte_level, join_tokens
 from coqa.extractive.features import FeatureSet
 from coqa.extractive.labels import CLASS_TEXT, CLS_SPAN_CLASS, NUM_SPECIAL
 
@@ -19,7 +19,7 @@ def decode_feature(features: FeatureSet, index: int, tokenizer) -> Tuple[str, st
     # [CLS] query [SEP] are the type-0 positions before the first type-1 one.
     body = int(np.argmax(features.token_type_ids[index] == 1))
     query_tokens = tokenizer.convert_ids_to_tokens(features.input_ids[index, 1:body - 1].tolist())
-    if _byte_level(tokenizer):  # RoBERTa's BPE spells each byte as a character: "张" is "å¼ł"
+    if is_byte_level(tokenizer):  # RoBERTa's BPE spells each byte as a character: "张" is "å¼ł"
         query_text = tokenizer.convert_tokens_to_string(query_tokens)
     else:
         query_text = join_tokens(query_tokens, Pieces.of(tokenizer).metaspace)
@@ -34,12 +34,6 @@ def decode_feature(features: FeatureSet, index: int, tokenizer) -> Tuple[str, st
     else:
         label_text = passage[offsets[start - NUM_SPECIAL, 0]:offsets[end - NUM_SPECIAL, 1]]
     return query_text, window_text, label_text
-
-
-def _byte_level(tokenizer) -> bool:
-    """Whether the tokenizer's pieces are bytes spelled as characters (a ByteLevel decoder)."""
-    decoder = getattr(getattr(tokenizer, "backend_tokenizer", None), "decoder", None)
-    return type(decoder).__name__ == "ByteLevel"
 
 
 def _window_text(features: FeatureSet, index: int, tokenizer) -> str:
