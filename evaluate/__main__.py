@@ -15,6 +15,7 @@ import sys
 from typing import Optional, Sequence, Tuple
 
 from evaluate import EvalConfig, EvalInputError, read_gold, read_predictions
+from evaluate.files import write_text
 from evaluate.per_turn import check_writable, per_turn_format, per_turn_records, write_per_turn
 from evaluate.report import format_results
 from evaluate.scoring import resolve_comparison, score_with_turns
@@ -70,12 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _write_json(path: str, results: dict) -> None:
-    try:
-        with open(path, "w", encoding="utf-8") as out:
-            json.dump(results, out, ensure_ascii=False, indent=2)
-            out.write("\n")
-    except OSError as err:
-        raise EvalInputError(f"{path}: cannot write ({err.strerror})") from None
+    write_text(path, json.dumps(results, ensure_ascii=False, indent=2) + "\n")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, TextIO, Tuple
+from typing import IO, TYPE_CHECKING, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from evaluate.errors import EvalInputError, read_json_file
+from evaluate.files import write_atomically, write_text
 from evaluate.gold import GoldData
 from evaluate.scoring import resolve_comparison
 
@@ -121,12 +122,14 @@ def write_csv(path: Path, rows: Sequence[Row]) -> None:
     rounded = {k for k in fields if k.startswith("d_")}
     if grouped:
         rounded |= {"em", "f1"} | set(GROUP_CSV_FIELDS) - {"seeds"}
-    with open(path, "w", encoding="utf-8", newline="") as out:
+
+    def write(out: IO[str]) -> None:
         writer = csv.DictWriter(out, fieldnames=fields)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (round(v, 2) if isinstance(v, float) and k in rounded
                                  else "" if v is None else v) for k, v in row.items()})
+    write_atomically(path, write, newline="")
 
 
 def history_source(run: Run) -> str:
@@ -223,7 +226,7 @@ def write_outputs(out_dir: Path, markdown: str, rows: Sequence[Row], groups: Seq
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         written = [out_dir / "compare.md", out_dir / "compare.csv", out_dir / "domains.png"]
-        written[0].write_text(markdown, encoding="utf-8")
+        write_text(written[0], markdown)
         write_csv(written[1], rows)
         plot_domains(written[2], [r for r in rows if r["table"] == "domain"], caption, warn)
         curves = learning_curves(groups, warn)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Dict, Iterable, List
+from typing import IO, Dict, Iterable, List
 
 from evaluate.errors import EvalInputError
+from evaluate.files import write_atomically
 from evaluate.gold import COQA
 from evaluate.scoring import COQA_DOMAIN_NAMES, ScoredTurn
 
@@ -54,19 +55,18 @@ def per_turn_records(scored: Iterable[ScoredTurn], file_format: str) -> List[Dic
 
 
 def write_per_turn(path: str | Path, records: Iterable[Dict[str, object]]) -> None:
-    """Write the records as JSON lines or CSV, by the file's extension (UTF-8)."""
+    """Write the records as JSON lines or CSV, by the file's extension (UTF-8), atomically."""
     kind = per_turn_format(path)
-    try:
-        with open(path, "w", encoding="utf-8", newline="") as out:
-            if kind == "jsonl":
-                for record in records:
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                return
-            writer = csv.DictWriter(out, fieldnames=PER_TURN_FIELDS)
-            writer.writeheader()
+
+    def write(out: IO[str]) -> None:
+        if kind == "jsonl":
             for record in records:
-                writer.writerow({**record, "prediction": record["prediction"] or "",
-                                 "gold_answers": json.dumps(record["gold_answers"],
-                                                            ensure_ascii=False)})
-    except OSError as err:
-        raise EvalInputError(f"{path}: cannot write ({err.strerror})") from None
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            return
+        writer = csv.DictWriter(out, fieldnames=PER_TURN_FIELDS)
+        writer.writeheader()
+        for record in records:
+            writer.writerow({**record, "prediction": record["prediction"] or "",
+                             "gold_answers": json.dumps(record["gold_answers"],
+                                                        ensure_ascii=False)})
+    write_atomically(path, write, newline="")

@@ -20,6 +20,8 @@ import textwrap
 from pathlib import Path
 from typing import Iterator, List, Mapping, Optional, Sequence, TextIO, Tuple
 
+from evaluate.files import write_atomically
+
 # mplfonts ships several CJK fonts; this one (SIL Open Font License) is the one we draw with.
 PACKAGED_FONT = ("mplfonts", "fonts", "NotoSansCJKsc-Regular.otf")
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han Sans SC",
@@ -227,12 +229,17 @@ def _difference_panel(ax, names, labels, runs, cell, label, grouped) -> None:
     ax.set_title(f"F1 minus {label(runs[0])}: 95% bootstrap interval over {over}")
 
 
+def save_png(fig, path: Path) -> None:
+    """The figure as a PNG at `path`, written atomically (never a half-written chart)."""
+    write_atomically(path, lambda out: fig.savefig(out, format="png", dpi=150), binary=True)
+
+
 def plot_domains(path: Path, rows: Sequence[Mapping[str, object]], caption: str = "",
                  warn: Optional[TextIO] = None) -> None:
     """draw_domains, saved as a PNG."""
     with chart_style(warn) as label:
         fig = draw_domains(rows, caption, label, warn)
-        fig.savefig(path, dpi=150)
+        save_png(fig, path)
     _pyplot().close(fig)
 
 
@@ -305,6 +312,6 @@ def plot_curves(path: Path, curves: Mapping[str, Sequence[Mapping[str, Curve]]],
     seed]} (compare_report.learning_curves)."""
     with chart_style(warn) as label:
         fig = draw_curves(curves, caption, label)
-        fig.savefig(path, dpi=150)
+        save_png(fig, path)
     _pyplot().close(fig)
 
