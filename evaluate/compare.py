@@ -311,6 +311,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:  # numpy's generators take no negative seed
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def _confidence(text: str) -> float:
     value = float(text)
     if not 0.0 < value < 1.0:
@@ -337,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     boot = parser.add_argument_group("bootstrap")
     boot.add_argument("--resamples", type=_positive, default=1000,
                       help="bootstrap resamples (default 1000)")
-    boot.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    boot.add_argument("--seed", type=_non_negative, default=0,
+                      help="bootstrap seed, 0 or more (default 0)")
     boot.add_argument("--confidence", type=_confidence, default=0.95,
                       help="interval width (default 0.95)")
     boot.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -180,12 +180,16 @@ def test_compare_bad_input_one_line_exit_2(runs, tmp_path, capsys, make, message
     assert stderr.startswith("error: ") and message in stderr
 
 
-def test_compare_bad_flags_exit_2(runs, capsys):
-    for flags in (["--resamples", "0"], ["--confidence", "1.5"]):
-        with pytest.raises(SystemExit) as caught:
-            main([str(runs[0]), str(runs[2]), *flags])
-        assert caught.value.code == 2
-    assert "must be" in capsys.readouterr().err
+@pytest.mark.parametrize("flags, message", [
+    (["--resamples", "0"], "--resamples: must be at least 1, not 0"),
+    (["--confidence", "1.5"], "--confidence: must be between 0 and 1, not 1.5"),
+    (["--seed", "-5"], "--seed: must be 0 or more, not -5"),  # was numpy's traceback
+])
+def test_compare_bad_flags_exit_2(runs, capsys, flags, message):
+    with pytest.raises(SystemExit) as caught:
+        main([str(runs[0]), str(runs[2]), *flags])
+    assert caught.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not os.environ.get("EVAL_KEEP_PNG"), reason="set EVAL_KEEP_PNG=DIR to "
