@@ -29,6 +29,9 @@ def read_json_file(path: str | Path) -> Any:
         raise EvalInputError(f"{path}: is a directory") from None
     except OSError as err:
         raise EvalInputError(f"{path}: cannot read ({err.strerror})") from None
+    if raw[:2] == b"\x1f\x8b":
+        raise EvalInputError(f"{path}: gzip-compressed, not JSON: decompress it first "
+                             "(gunzip)")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:

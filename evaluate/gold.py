@@ -201,6 +201,10 @@ def read_gold(path: str | Path, official_gold_checks: bool = False) -> GoldData:
         where = f"{path}: data[{index}]"
         if not isinstance(raw, dict):
             raise EvalInputError(f"{where}: not an object")
+        if "paragraphs" in raw and not {"Passage", "Questions", "story", "questions"} & set(raw):
+            raise EvalInputError(f"{where}: a SQuAD-style article (CMRC 2018, DRCD), not a "
+                                 "dialogue: convert the file first (python -m "
+                                 "coqa.tools.convert)")
         dialogue_id = as_dialogue_id(_field(raw, "id", where), where)
         where = f"{path}: dialogue {dialogue_id}"
         if dialogue_id in first_index and not official_gold_checks:

@@ -1,6 +1,7 @@
 """`python -m evaluate` end to end: tables, the Results line, the JSON file, exit codes."""
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -140,6 +141,11 @@ CONVQA_DIALOGUE = ('{"id": 9, "Source": "历史", "Passage": "p", "Questions": '
     ("pred", ONE_TURN, b'[{"id": 1, "turn_id": "one", "answer": "x"}]', "not an integer"),
     ("pred", ONE_TURN, b'{"id": 1}', "not a JSON list"),
     ("pred", ONE_TURN, b"\x80", "not UTF-8"),
+    ("pred", ONE_TURN, gzip.compress(b"[]", mtime=0),
+     "gzip-compressed, not JSON: decompress it first (gunzip)"),
+    ("gold", b'{"data": [{"id": "a1", "paragraphs": [{"context": "x", "qas": []}]}]}', b"[]",
+     "data[0]: a SQuAD-style article (CMRC 2018, DRCD), not a dialogue: convert the file "
+     "first (python -m coqa.tools.convert)"),
 ])
 def test_cli_bad_input_one_line_exit_2(tmp_path, bad_file, gold, pred, message):
     paths = {"gold": write(tmp_path, "g.json", gold), "pred": write(tmp_path, "p.json", pred)}
