@@ -43,7 +43,8 @@ def predict(data_file: str, skip_invalid: bool = False,
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     predictions = []
-    loaded = load_dialogues(data_file, skip_invalid=skip_invalid)
+    # Answers are not needed: a file of new questions (as --do_predict reads) works too.
+    loaded = load_dialogues(data_file, skip_invalid=skip_invalid, questions_only=True)
     for dialogue in loaded.dialogues:
         sentences = split_sentences(dialogue.passage)
         english = loaded.format == COQA and not contains_cjk(dialogue.passage)
@@ -56,7 +57,8 @@ def predict(data_file: str, skip_invalid: bool = False,
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m coqa.tools.baseline", description=__doc__)
-    parser.add_argument("--data-file", required=True, help="ConvQA_CN or CoQA JSON to answer")
+    parser.add_argument("--data-file", required=True, help="ConvQA_CN or CoQA JSON to answer (its gold answers, "
+                        "if any, are not used)")
     parser.add_argument("--pred-file", required=True, help="where to write the predictions")
     parser.add_argument("--method", choices=METHODS, default="overlap",
                         help="overlap: the sentence sharing most characters with the question; "

@@ -33,3 +33,13 @@ def test_pred_file_folder_in_the_way_is_one_line(tmp_path, capsys):
     good = tmp_path / "new" / "pred.json"
     assert main(["--data-file", str(data), "--pred-file", str(good)]) == 0
     assert json.loads(good.read_text(encoding="utf-8"))[0]["id"] == "c1"
+
+
+def test_questions_without_answers_are_answered(tmp_path):
+    """A file of new questions (no "Answers", as run_coqa.py --do_predict reads) needs no
+    gold to be answered by a baseline."""
+    questions = json.loads(json.dumps(CONVQA))
+    del questions["data"][0]["Answers"]
+    data = tmp_path / "new.json"
+    data.write_text(json.dumps(questions, ensure_ascii=False), encoding="utf-8")
+    assert predict(str(data)) == [{"id": "c1", "turn_id": 1, "answer": "北京是首都。"}]
