@@ -118,7 +118,8 @@ def detect_format(path: str | Path) -> str:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError("no such file", file=str(path))
+        raise DataError("is a folder, not a file" if path.is_dir() else "no such file",
+                        file=str(path))
     lines: List[str] = []
     with open(path, "rb") as handle:
         for raw in handle:

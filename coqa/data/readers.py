@@ -49,7 +49,8 @@ def read_json(path: str | Path) -> Any:
     """Parse a UTF-8 JSON file; defects raise a one-line DataError naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise DataError("no such file", file=str(path))
+        raise DataError("is a folder, not a file" if path.is_dir() else "no such file",
+                        file=str(path))
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")

@@ -202,3 +202,13 @@ def test_empty_data_list_is_an_error(write_json):
     with pytest.raises(DataError, match='"data" is empty') as err:
         load_dialogues(path)
     assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("name,message", [("missing.json", "no such file"),
+                                          (".", "is a folder, not a file")])
+def test_a_path_that_is_no_file_says_which(tmp_path, name, message):
+    from coqa.data.jsonlines import detect_format
+
+    for read in (load_dialogues, detect_format):
+        with pytest.raises(DataError, match=message):
+            read(tmp_path / name)
