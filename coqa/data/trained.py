@@ -46,10 +46,14 @@ def require_trained(folder: str | Path, pipeline: str) -> None:
     if kind == pipeline:
         return
     if kind is not None:
-        raise UsageError(f"{folder} is a {kind} model ({SCRIPTS[kind]} saved it), not a "
-                         f"{pipeline} one: {_use_instead(kind)}")
+        raise UsageError(f"{folder} is {_article(kind)} {kind} model ({SCRIPTS[kind]} saved "
+                         f"it), not {_article(pipeline)} {pipeline} one: {_use_instead(kind)}")
     raise UsageError(f"no trained QA heads in {folder}: train it with --do_train first, or "
                      f"pass a folder {SCRIPTS[pipeline]} saved")
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _use_instead(kind: str) -> str:

@@ -43,7 +43,7 @@ def test_untrained_encoder_is_refused_by_eval_predict_and_chat(model, cache, tmp
 
 def test_seq2seq_folder_is_named_as_such(s2s_run, cache, tmp_path, capsys):
     one_line(capsys, run_coqa.main(eval_argv(s2s_run, tmp_path / "o", cache)),
-             str(s2s_run), "is a seq2seq model", "run_seq2seq.py")
+             str(s2s_run), "is a seq2seq model", "run_seq2seq.py", "not an extractive one")
 
 
 def test_evaluation_uses_the_trained_feature_settings(small_run, cache, tmp_path):
