@@ -9,6 +9,10 @@ collective of the training group, whose timeout (NCCL's default: 10 minutes) wou
 the job. They wait in `barrier` instead, a barrier of a second, CPU-only (gloo) group whose
 timeout is `--ddp_timeout` (default 3 hours); `main_rank_alone` wraps such work. The
 training group gets the same timeout, so a slow all-reduce is not fatal either.
+
+When a rank stops while the others wait for it (bad input found by rank 0 alone, a failed
+write), it says why in its own line; the waiting ranks then exit with code 2 too, without
+a traceback of gloo's "Connection closed by peer" each (`barrier`).
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from coqa.data.errors import ConfigError
 DEFAULT_TIMEOUT_S = 3 * 3600
 T = TypeVar("T")
 _WAIT_GROUP = None  # the gloo group of `barrier`, set by init_distributed
+_WAIT_TIMEOUT_S = DEFAULT_TIMEOUT_S  # its timeout (--ddp_timeout)
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -62,7 +67,7 @@ def init_distributed(no_cuda: bool = False, local_rank: int = -1,
     the training group's timeout unless `collective_timeout_s` says otherwise (tests make
     that one short to show that waiting for rank 0 does not depend on it).
     """
-    global _WAIT_GROUP
+    global _WAIT_GROUP, _WAIT_TIMEOUT_S
     if "LOCAL_RANK" in os.environ:
         local_rank = int(os.environ["LOCAL_RANK"])
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -85,6 +90,7 @@ def init_distributed(no_cuda: bool = False, local_rank: int = -1,
         # Waiting ranks sit in this group's barrier: on the CPU, outside NCCL (no GPU
         # spinning, no NCCL watchdog), for up to timeout_s.
         _WAIT_GROUP = torch_dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout_s))
+        _WAIT_TIMEOUT_S = timeout_s
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world_size, device=device,
                     is_main=rank == 0)
 
@@ -96,12 +102,31 @@ def log_level(info: DistInfo) -> int:
 
 def barrier(info: DistInfo) -> None:
     """Wait for every rank, for up to --ddp_timeout (outside the training group, see the
-    module docstring); a no-op in a single-process run."""
+    module docstring); a no-op in a single-process run.
+
+    A rank that stopped meanwhile (its error already printed) makes the waiting ones stop
+    too: exit code 2 and no line of their own on the other ranks, one line on the main
+    rank (the rank that stopped is named in torchrun's summary). Waiting longer than
+    --ddp_timeout is one line naming the flag."""
     if info.distributed and torch_dist.is_initialized():
+        _wait(info.rank)
+
+
+def _wait(rank: int) -> None:
+    try:
         if _WAIT_GROUP is not None:
             torch_dist.barrier(group=_WAIT_GROUP)
         else:  # a process group that someone else set up
             torch_dist.barrier()
+    except RuntimeError as err:  # gloo: a peer's connection closed, or the timeout
+        if "timed out" in str(err).lower() or "timeout" in str(err).lower():
+            raise ConfigError(f"rank {rank} waited --ddp_timeout {_WAIT_TIMEOUT_S:g} s "
+                              f"for the other processes and gave up: raise --ddp_timeout "
+                              f"(or look for a process that hangs)") from None
+        if rank != 0:
+            raise SystemExit(2) from None
+        raise ConfigError("another process of this job stopped while rank 0 waited for it "
+                          "(its own error says why; torchrun's summary names its rank)") from None
 
 
 def main_rank_alone(info: DistInfo, work: Callable[[], T]) -> Optional[T]:
@@ -124,9 +149,6 @@ def cleanup_distributed() -> None:
     global _WAIT_GROUP
     if torch_dist.is_initialized():
         gc.collect()
-        if _WAIT_GROUP is not None:
-            torch_dist.barrier(group=_WAIT_GROUP)
-        else:
-            torch_dist.barrier()
+        _wait(torch_dist.get_rank())
         torch_dist.destroy_process_group()
         _WAIT_GROUP = None

@@ -10,7 +10,10 @@ group whose timeout (--collective_timeout) is shorter than the work rank 0 does 
 - `collective`: what happened before: rank 0 sleeps while rank 1 waits in a barrier of
   the training group; the job must die of the short timeout (the control experiment);
 - `cache`: `load_features` of data/sample/train.json twice (built, then --overwrite_cache),
-  every `save_cache` call of each rank written to saves-<rank>.txt.
+  every `save_cache` call of each rank written to saves-<rank>.txt;
+- `bad_input`: rank 0 finds bad input while working alone (a UsageError, as a malformed
+  data file is), through the entry scripts' `exit_on_bad_input`; the other rank waits;
+- `slow`: rank 0 works alone for --work_seconds, longer than --wait_timeout.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ if str(REPO) not in sys.path:  # torchrun runs this file as a script
 
 import torch.distributed as torch_dist  # noqa: E402
 
-from coqa.cli import setup_logging  # noqa: E402
+from coqa.cli import exit_on_bad_input, setup_logging  # noqa: E402
 from coqa.train import distributed  # noqa: E402
 from coqa.train.config import TrainConfig  # noqa: E402
 from coqa.train.loop import train  # noqa: E402
@@ -84,10 +87,25 @@ def cache(info, args) -> None:
             out.write(f"loaded {len(features)}\n")
 
 
+def bad_input(info, args) -> None:
+    from coqa.data.errors import UsageError
+
+    def work():
+        time.sleep(1)  # the other rank is waiting by then
+        raise UsageError("bad.json: not JSON")
+    distributed.main_rank_alone(info, work)
+
+
+def slow(info, args) -> None:
+    distributed.main_rank_alone(info, lambda: time.sleep(args.work_seconds))
+
+
+@exit_on_bad_input
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("output_dir", help="where the results are written")
-    parser.add_argument("mode", choices=("train_eval", "collective", "cache"), help="experiment")
+    parser.add_argument("mode", choices=("train_eval", "collective", "cache", "bad_input", "slow"),
+                        help="experiment")
     parser.add_argument("--collective_timeout", type=float, default=5,
                         help="timeout of the training group's collectives, seconds")
     parser.add_argument("--wait_timeout", type=float, default=120,
@@ -100,7 +118,8 @@ def main(argv=None) -> int:
                                         collective_timeout_s=args.collective_timeout)
     setup_logging(distributed.log_level(info))
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-    {"train_eval": train_eval, "collective": collective, "cache": cache}[args.mode](info, args)
+    {"train_eval": train_eval, "collective": collective, "cache": cache, "bad_input": bad_input,
+     "slow": slow}[args.mode](info, args)
     distributed.cleanup_distributed()
     return 0
 

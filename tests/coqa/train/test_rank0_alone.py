@@ -49,6 +49,29 @@ def test_control_waiting_in_a_collective_of_the_training_group_dies(tmp_path):
     assert "timed out" in (done.stdout + done.stderr).lower()
 
 
+def _error_lines(done: subprocess.CompletedProcess) -> list:
+    """The one-line errors the workers printed (torchrun's own summary follows them)."""
+    return [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("error")]
+
+
+def test_bad_input_found_by_rank_0_alone_stops_every_rank_in_one_line(tmp_path):
+    done = _torchrun(str(tmp_path), "bad_input")
+    assert done.returncode != 0
+    # One line (rank 0's); the waiting rank exits 2 too, without a traceback of gloo's
+    # "Connection closed by peer" (what it printed before).
+    assert _error_lines(done) == ["error: bad.json: not JSON"], done.stderr[-3000:]
+    assert "[rank1]" not in done.stderr and "RuntimeError" not in done.stderr
+    assert "exitcode  : 2" in done.stderr and "exitcode  : 1" not in done.stderr
+
+
+def test_waiting_longer_than_ddp_timeout_is_one_line_naming_the_flag(tmp_path):
+    done = _torchrun(str(tmp_path), "slow", "--wait_timeout", "2", "--work_seconds", "6")
+    assert done.returncode != 0
+    assert _error_lines(done) == ["error: rank 1 waited --ddp_timeout 2 s for the other "
+                                   "processes and gave up: raise --ddp_timeout (or look for a "
+                                   "process that hangs)"], done.stderr[-3000:]
+
+
 def test_overwrite_cache_is_rebuilt_by_the_main_rank_only(tmp_path):
     from coqa.tools.tiny import dialogue_texts, write_tiny_bert
 
