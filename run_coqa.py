@@ -120,8 +120,8 @@ def run(args, explicit: AbstractSet[str]) -> int:
                                        resolve_data_file, sized_for_device)
     from coqa.train.checkpoints import model_saver, save_final
     from coqa.train.devices import log_idle_gpus_hint
-    from coqa.train.distributed import (barrier, cleanup_distributed, init_distributed, log_level,
-                                        main_rank_alone)
+    from coqa.train.distributed import (barrier, cleanup_distributed, init_distributed,
+                                        interruption_said_once, log_level, main_rank_alone)
     from coqa.train.loop import train
     from coqa.train.optim import count_parameters
     from coqa.train.rng import set_seed
@@ -172,7 +172,9 @@ def run(args, explicit: AbstractSet[str]) -> int:
                 model, load_features(predict_file, "dev", tokenizer, data), predict_file,
                 output_dir, inference, post_config, dist.device))
         save_model = model_saver(tokenizer, args_dict, EXTRACTIVE, feature_settings(feature_config))
-        train(model, train_features, train_config, save_model, dist=dist, evaluate_fn=evaluate_fn)
+        with interruption_said_once(dist):  # Ctrl-C: rank 0 alone says where to resume
+            train(model, train_features, train_config, save_model, dist=dist,
+                  evaluate_fn=evaluate_fn)
         if dist.is_main:
             save_final(save_model, model, output_dir)
 

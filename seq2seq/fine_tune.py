@@ -22,7 +22,8 @@ from coqa.data.trained import SEQ2SEQ
 from coqa.train.checkpoints import model_saver, save_final
 from coqa.train.config import TrainConfig
 from coqa.train.devices import log_idle_gpus_hint
-from coqa.train.distributed import barrier, cleanup_distributed, init_distributed, log_level
+from coqa.train.distributed import (barrier, cleanup_distributed, init_distributed,
+                                    interruption_said_once, log_level)
 from coqa.train.loop import train
 from coqa.train.optim import count_parameters
 from coqa.train.rng import set_seed
@@ -114,7 +115,8 @@ def fine_tune(run: FineTuneRun, args_dict: Dict[str, Any], dist, tokenizer) -> N
     log_examples(data, tokenizer, count=3)
     model.to(dist.device)
     save_model = model_saver(tokenizer, args_dict, SEQ2SEQ, dataclasses.asdict(run.source))
-    train(model, training_set(data, model, run.seed), run.train, save_model, dist=dist)
+    with interruption_said_once(dist):  # Ctrl-C: rank 0 alone says where to resume
+        train(model, training_set(data, model, run.seed), run.train, save_model, dist=dist)
     if dist.is_main:
         save_final(save_model, model, output_dir)
 

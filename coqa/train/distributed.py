@@ -19,14 +19,15 @@ from __future__ import annotations
 import gc
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Iterator, Optional, TypeVar
 
 import torch
 import torch.distributed as torch_dist
 
-from coqa.data.errors import ConfigError
+from coqa.data.errors import ConfigError, Interrupted
 
 # How long a rank waits for the others, in a collective or while rank 0 works alone
 # (--ddp_timeout): a full ConvQA_CN evaluation or decoding on one GPU, with room to spare.
@@ -136,6 +137,19 @@ def main_rank_alone(info: DistInfo, work: Callable[[], T]) -> Optional[T]:
     result = work() if info.is_main else None
     barrier(info)
     return result
+
+
+@contextmanager
+def interruption_said_once(info: DistInfo) -> Iterator[None]:
+    """Around training: Ctrl-C reaches every rank (torchrun passes it on), and each would
+    print the same line saying where to resume; only the main rank says it, the others
+    exit with the same code (130) in silence."""
+    try:
+        yield
+    except Interrupted:
+        if info.is_main:
+            raise
+        raise SystemExit(Interrupted.exit_code) from None
 
 
 def cleanup_distributed() -> None:

@@ -13,7 +13,9 @@ group whose timeout (--collective_timeout) is shorter than the work rank 0 does 
   every `save_cache` call of each rank written to saves-<rank>.txt;
 - `bad_input`: rank 0 finds bad input while working alone (a UsageError, as a malformed
   data file is), through the entry scripts' `exit_on_bad_input`; the other rank waits;
-- `slow`: rank 0 works alone for --work_seconds, longer than --wait_timeout.
+- `slow`: rank 0 works alone for --work_seconds, longer than --wait_timeout;
+- `interrupt`: Ctrl-C on every rank during training (the toy data raises
+  KeyboardInterrupt at the third step), around training as the entry scripts have it.
 """
 from __future__ import annotations
 
@@ -100,11 +102,28 @@ def slow(info, args) -> None:
     distributed.main_rank_alone(info, lambda: time.sleep(args.work_seconds))
 
 
+class _CtrlC(ToyDataset):
+    def batch(self, indices):
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == 3:
+            raise KeyboardInterrupt
+        return super().batch(indices)
+
+
+def interrupt(info, args) -> None:
+    config = TrainConfig(output_dir=args.output_dir, per_device_batch_size=2,
+                         learning_rate=1e-2, num_train_epochs=1, warmup_steps=0,
+                         logging_steps=0, save_steps=1, seed=13)
+    with distributed.interruption_said_once(info):
+        train(ToyModel(), _CtrlC(16), config, save_state_dict, dist=info)
+
+
 @exit_on_bad_input
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("output_dir", help="where the results are written")
-    parser.add_argument("mode", choices=("train_eval", "collective", "cache", "bad_input", "slow"),
+    parser.add_argument("mode", choices=("train_eval", "collective", "cache", "bad_input", "slow",
+                                                "interrupt"),
                         help="experiment")
     parser.add_argument("--collective_timeout", type=float, default=5,
                         help="timeout of the training group's collectives, seconds")
@@ -119,7 +138,7 @@ def main(argv=None) -> int:
     setup_logging(distributed.log_level(info))
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     {"train_eval": train_eval, "collective": collective, "cache": cache, "bad_input": bad_input,
-     "slow": slow}[args.mode](info, args)
+     "slow": slow, "interrupt": interrupt}[args.mode](info, args)
     distributed.cleanup_distributed()
     return 0
 

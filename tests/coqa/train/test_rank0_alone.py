@@ -72,6 +72,15 @@ def test_waiting_longer_than_ddp_timeout_is_one_line_naming_the_flag(tmp_path):
                                    "process that hangs)"], done.stderr[-3000:]
 
 
+def test_ctrl_c_on_every_rank_says_where_to_resume_once(tmp_path):
+    done = _torchrun(str(tmp_path), "interrupt")
+    assert done.returncode != 0
+    assert _error_lines(done) == [f"error: interrupted at step 2; to continue, rerun the same "
+                                  f"command with --resume_from_checkpoint "
+                                  f"{tmp_path / 'checkpoint-2'}"], done.stderr[-3000:]
+    assert "exitcode  : 130" in done.stderr, done.stderr[-3000:]
+
+
 def test_overwrite_cache_is_rebuilt_by_the_main_rank_only(tmp_path):
     from coqa.tools.tiny import dialogue_texts, write_tiny_bert
 
