@@ -162,12 +162,14 @@ def _replace_dir(tmp: Path, final: Path) -> None:
 
 
 def remove_interrupted_saves(output_dir: Path) -> None:
-    """Clean up after a run killed inside `save_checkpoint`: delete its `.tmp-checkpoint-*`
-    folders (maybe half-written), and put back a `checkpoint-N` moved aside to
-    `.old-checkpoint-N-*` whose replacement never arrived (else delete the old copy).
+    """Clean up after a run killed inside `save_checkpoint` or `save_final`: delete its
+    `.tmp-checkpoint-*` and `.tmp-final-*` folders (maybe half-written), and put back a
+    `checkpoint-N` moved aside to `.old-checkpoint-N-*` whose replacement never arrived
+    (else delete the old copy).
     `checkpoint-N` folders themselves are always complete."""
-    for stale in sorted(output_dir.glob(f".tmp-{CHECKPOINT_PREFIX}*")):
-        logger.warning("Removing %s, left by an interrupted checkpoint save", stale)
+    stale_saves = [*output_dir.glob(f".tmp-{CHECKPOINT_PREFIX}*"), *output_dir.glob(".tmp-final-*")]
+    for stale in sorted(stale_saves):
+        logger.warning("Removing %s, left by an interrupted save", stale)
         shutil.rmtree(stale, ignore_errors=True)
     for old in sorted(output_dir.glob(f".old-{CHECKPOINT_PREFIX}*")):
         final = output_dir / old.name[len(".old-"):].rsplit("-", 1)[0]

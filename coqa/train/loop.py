@@ -33,8 +33,11 @@ The caller provides:
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Mapping, Optional
@@ -87,7 +90,8 @@ def train(model: nn.Module, dataset: TrainDataset, config: TrainConfig, save_mod
     try:
         if dist.is_main:
             loop.writer = _summary_writer(Path(config.output_dir) / "runs")
-        loop.run(progress, total)
+        with _terminate_as_interrupt():
+            loop.run(progress, total)
     except KeyboardInterrupt:
         raise Interrupted(_where_to_resume(config, progress)) from None
     finally:
@@ -97,6 +101,26 @@ def train(model: nn.Module, dataset: TrainDataset, config: TrainConfig, save_mod
     if dist.is_main:
         logger.info(" global_step = %d, average loss = %s", progress.global_step, average)
     return TrainResult(progress.global_step, average, time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (a cluster pre-empting the job, torchrun passing on a kill) ends training as
+    Ctrl-C does: one line saying where to resume from, and no save left half-written
+    (without it Python dies at once, with no line and no clean-up). Only the main thread
+    can receive signals; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _summary_writer(folder: Path) -> Optional[object]:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
 import torch
 
-from coqa.data.errors import UsageError
+from coqa.data.errors import Interrupted, UsageError
 from coqa.train.loop import train
 from tests.coqa.train.conftest import (ToyDataset, save_state_dict, load_state_dict,
                                        CHECKPOINT_FILES, make_config, toy_model, snapshot,
@@ -89,7 +91,7 @@ def test_checkpoint_is_complete_or_absent(tmp_path):
 def test_next_run_cleans_up_after_a_kill_inside_a_save(tmp_path):
     out = Path(make_config(tmp_path).output_dir)
     for name in (".tmp-checkpoint-4-111", ".old-checkpoint-2-111", ".old-checkpoint-6-111",
-                 "checkpoint-2"):
+                 "checkpoint-2", ".tmp-final-x1y2"):
         (out / name).mkdir(parents=True)
         (out / name / "model.safetensors").write_bytes(name.encode())
     # Killed between the two renames of a replacement: checkpoint-6 only exists as .old.
@@ -97,6 +99,30 @@ def test_next_run_cleans_up_after_a_kill_inside_a_save(tmp_path):
     assert sorted(p.name for p in out.iterdir() if p.name != "runs") == [
         "checkpoint-2", "checkpoint-6"]
     assert (out / "checkpoint-6" / "model.safetensors").read_bytes() == b".old-checkpoint-6-111"
+
+
+class TerminatedDataset(ToyDataset):
+    """Sends this process SIGTERM while the loop fetches its `at`-th batch."""
+
+    def __init__(self, size: int, at: int):
+        super().__init__(size)
+        self.calls, self.at = 0, at
+
+    def batch(self, indices):
+        self.calls += 1
+        if self.calls == self.at:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return super().batch(indices)
+
+
+def test_sigterm_ends_training_as_ctrl_c_does(tmp_path):
+    """A pre-empted job says where to resume from (Python's default is to die at once)."""
+    before = signal.getsignal(signal.SIGTERM)
+    config = make_config(tmp_path, save_steps=2)
+    with pytest.raises(Interrupted, match=r"at step 4; .*--resume_from_checkpoint .*checkpoint-4"):
+        train(toy_model(), TerminatedDataset(16, at=5), config, save_state_dict)
+    assert signal.getsignal(signal.SIGTERM) is before  # put back after training
+    assert not list(Path(config.output_dir).glob(".tmp-*"))
 
 
 class EpochDataset(ToyDataset):
