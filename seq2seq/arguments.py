@@ -51,7 +51,10 @@ def _model_flags(parser: argparse.ArgumentParser, decoding: bool) -> None:
                                 "model_name_or_path is used)")
     group.add_argument("--tokenizer_name", default=None,
                        help="tokenizer folder if not the model folder")
-    group.add_argument("--cache_dir", default=None, help="where to keep feature caches")
+    group.add_argument("--cache_dir", default=None,
+                       help="where to keep feature caches; without it: next to --train_file "
+                            "when fine-tuning (--output_dir/cache when that folder is "
+                            "read-only), next to --output_file when decoding")
     group.add_argument("--do_lower_case", action="store_true",
                        help="lower-case input (the tokenizer folder's setting otherwise; "
                             "lower-casing a folder saved cased is said in one line)")

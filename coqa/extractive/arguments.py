@@ -21,8 +21,9 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
                        help="local folder with config.json, vocab and (optionally) weights")
     group.add_argument("--config_name", default="", help="config folder if not model_name_or_path")
     group.add_argument("--tokenizer_name", default="", help="tokenizer folder if not model_name_or_path")
-    group.add_argument("--cache_dir", default="", help="where to keep feature caches "
-                       "(default: data_dir)")
+    group.add_argument("--cache_dir", default="", help="where to keep feature caches; "
+                       "empty: the data file's folder, or OUTPUT_DIR/cache when that folder "
+                       "is read-only")
     group.add_argument("--middle", choices=MIDDLE_KINDS, default="none",
                        help="layer between encoder and heads")
     group.add_argument("--exact_match", action=argparse.BooleanOptionalAction, default=False,
