@@ -11,6 +11,9 @@
 #   MODEL_DIR=/tmp/tiny_bert DATA_DIR=data/sample TRAIN_FILE=train.json PREDICT_FILE=dev.json \
 #   SWEEP_DIR=/tmp/sweeps CACHE_DIR=/tmp/sweeps/cache SEEDS="1 2" MAX_STEPS=2 \
 #   bash scripts/sweep_old_experiments.sh
+# (with PYTHON=.venv/bin/python unless the venv is active). Not instant even so: the old
+# flags keep 512-token windows and batch 32, and two such steps through the BiLSTM took
+# 2.5 minutes a seed; the whole check took 6 min 45 s (OMP_NUM_THREADS=1, busy 2-core CPU).
 # Several runs at once on a machine with cores to spare: PARALLEL=N (each run then gets
 # OMP_NUM_THREADS = cores // N unless it is set). Every run uses the GPU that torch picks.
 set -euo pipefail
