@@ -65,9 +65,9 @@ def main() -> int:
 
     mask_s = timed(lambda: max_context_mask(features.example_index, features.token_offsets))
     print(f"| max_context_mask alone | {1000 * mask_s / len(features):.3f} ms a feature |")
-    for name, config in (("min + max-context (default)", PostprocessConfig()),
-                         ("min, no max-context", PostprocessConfig(max_context_only=False)),
-                         ("max + max-context", PostprocessConfig(null_score_reduce="max"))):
+    for name, config in (("min, no max-context (default)", PostprocessConfig()),
+                         ("min + max-context", PostprocessConfig(max_context_only=True)),
+                         ("max, no max-context", PostprocessConfig(null_score_reduce="max"))):
         seconds = timed(lambda: predict_answers(start, end, features, config))
         print(f"| predict_answers, {name} | {1000 * seconds / len(features):.3f} ms a feature |")
     from coqa.extractive.threshold import best_threshold
