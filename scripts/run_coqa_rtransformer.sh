@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The old "rtransformer" experiment (see ../shared/reference/old_experiment_log.md), every flag spelled out.
-# Edit the paths below; multi-GPU: replace "python" with "torchrun --nproc_per_node N".
+# Edit the paths below, or set any of them in the environment (PYTHON=.venv/bin/python,
+# MODEL_DIR=..., DATA_DIR=...); multi-GPU: replace "$PYTHON" with "torchrun --nproc_per_node N".
 set -euo pipefail
-MODEL_DIR=./bert-base-chinese                # local folder: config.json, vocab.txt, weights
-DATA_DIR=data/raw_data_cn_v3_sub             # holds the two files below
-TRAIN_FILE=ConvQA_CN_v3.0_train.json
-PREDICT_FILE=ConvQA_CN_v3.0_dev.json
-OUTPUT_DIR=bert-output-rtransformers/
+PYTHON=${PYTHON:-python}
+MODEL_DIR=${MODEL_DIR:-./bert-base-chinese}                # local folder: config.json, vocab.txt, weights
+DATA_DIR=${DATA_DIR:-data/raw_data_cn_v3_sub}             # holds the two files below
+TRAIN_FILE=${TRAIN_FILE:-ConvQA_CN_v3.0_train.json}
+PREDICT_FILE=${PREDICT_FILE:-ConvQA_CN_v3.0_dev.json}
+OUTPUT_DIR=${OUTPUT_DIR:-bert-output-rtransformers/}
 
-python run_coqa.py --model_type bert \
+"$PYTHON" run_coqa.py --model_type bert \
                    --model_name_or_path "$MODEL_DIR" \
                    --middle rtransformer \
                    --do_train \
