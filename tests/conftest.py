@@ -149,9 +149,22 @@ def make_read_only(monkeypatch, folder: Path) -> None:
             else real(path, mode, *a, **k)))
 
 
+# The files that take longest (seconds on the 2-core machine, `make test
+# PYTEST_FLAGS=--durations=20`), longest first.
+SLOW_FILES = ("test_run_coqa_long_learning.py",     # 98
+              "test_run_seq2seq_learning.py",       # 87
+              "test_run_coqa_learning.py",          # 58
+              "test_run_coqa_yes_no_learning.py",   # 57
+              "test_rank0_alone.py",                # 60, most of it asleep
+              "test_gpu_check.py",                  # 45
+              "test_real_encoder.py")               # 37
+
+
 def pytest_collection_modifyitems(config, items):
-    """The learning tests (`*_learning.py`, one to two minutes each) first: `make test` runs
-    pytest-xdist with `--dist loadfile --no-loadscope-reorder`, which hands files out in
-    this order, so each worker starts with its share of them instead of one worker being
-    left with a learning test at the end. (A stable sort: the rest keep their order.)"""
-    items.sort(key=lambda item: not item.path.name.endswith("_learning.py"))
+    """The slowest files (`SLOW_FILES`) first, longest first: `make test` runs pytest-xdist
+    with `--dist loadfile --no-loadscope-reorder`, which hands files out in this order, so
+    each worker starts with its share of them and the short files fill in the gaps,
+    instead of one worker being left with a long file at the end. (A stable sort: the
+    rest keep their order.)"""
+    rank = {name: number for number, name in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FILES)))
