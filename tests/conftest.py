@@ -154,10 +154,10 @@ def make_read_only(monkeypatch, folder: Path) -> None:
 SLOW_FILES = ("test_run_coqa_long_learning.py",     # 98
               "test_run_seq2seq_learning.py",       # 87
               "test_run_coqa_learning.py",          # 58
-              "test_run_coqa_yes_no_learning.py",   # 57
               "test_rank0_alone.py",                # 60, most of it asleep
               "test_gpu_check.py",                  # 45
-              "test_real_encoder.py")               # 37
+              "test_real_encoder.py",               # 37
+              "test_run_coqa_yes_no_learning.py")   # 30
 
 
 def pytest_collection_modifyitems(config, items):
