@@ -48,6 +48,10 @@ def print_dialogues(gold: str, predictions: str, count: int) -> None:
             mark = "ok" if predicted == answer["input_text"] else "  "
             print(f"  {mark} Q{question['turn_id']}: {question['input_text']}  "
                   f"gold: {answer['input_text']}  predicted: {predicted}")
+        texts = [question["input_text"] for question in dialogue["Questions"]]
+        if any(a == b for a, b in zip(texts, texts[1:])):
+            print("  (a repeated question: a pronoun follow-up stays with its person, and once "
+                  "that person's facts are all asked the generator asks again; docs/DATA.md)")
 
 
 def parse_sets(items: List[List[str]]) -> List[Tuple[str, str, Dict[str, str]]]:
