@@ -56,6 +56,7 @@ import numpy as np
 from coqa.data.cache import cache_key, cache_path, load_or_build, tokenizer_fingerprint
 from coqa.data.dialogue import TurnRecord
 from coqa.data.jsonlines import COQA_FILE, detect_format
+from coqa.data.tokenizing import warn_if_mostly_unknown
 from coqa.data.windows import special_ids
 from coqa.train.dataset import TrainDataset
 from seq2seq.answer_text import AnswerText
@@ -239,27 +240,11 @@ def describe_example(data: Seq2SeqData, index: int, tokenizer) -> Tuple[List[str
     return text.segments(data.source(index)), text.text(data.target(index))
 
 
-# Above this share of [UNK] source tokens the tokenizer is said not to cover the data.
-UNK_WARNING_SHARE = 0.2
-
-
-def unknown_share(data: Seq2SeqData, unk_id: Optional[int]) -> float:
-    """The share of the real source tokens that are the UNK token."""
-    real = np.arange(data.source_ids.shape[1])[None, :] < data.source_length[:, None]
-    total = int(real.sum())
-    if not total or unk_id is None:
-        return 0.0
-    return float(((data.source_ids == unk_id) & real).sum()) / total
-
-
 def log_examples(data: Seq2SeqData, tokenizer, count: int = 3) -> None:
     """Log the first `count` examples decoded, and warn when the tokenizer reads much of
-    the data as UNK (a tokenizer built without its vocabulary, or another language's)."""
-    share = unknown_share(data, tokenizer.unk_token_id)
-    if share > UNK_WARNING_SHARE:
-        logger.warning("%.0f%% of the source tokens are %s: the tokenizer (%d tokens) does not "
-                       "cover this data; is it the model's own, built with its vocabulary?",
-                       100 * share, tokenizer.unk_token, len(tokenizer))
+    the data as UNK (`warn_if_mostly_unknown`)."""
+    real = np.arange(data.source_ids.shape[1])[None, :] < data.source_length[:, None]
+    warn_if_mostly_unknown(data.source_ids, real, tokenizer, "source")
     for index in range(min(count, len(data))):
         source, target = describe_example(data, index, tokenizer)
         record = data.records[index]

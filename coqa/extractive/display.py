@@ -8,6 +8,7 @@ from typing import Tuple
 import numpy as np
 
 from coqa.data.text import Pieces, is_byte_level, join_tokens
+from coqa.data.tokenizing import warn_if_mostly_unknown
 from coqa.extractive.features import FeatureSet
 from coqa.extractive.labels import CLASS_TEXT, CLS_SPAN_CLASS, NUM_SPECIAL
 
@@ -52,29 +53,11 @@ def _window_text(features: FeatureSet, index: int, tokenizer) -> str:
     return "".join(pieces)
 
 
-# Above this share of [UNK] passage tokens the tokenizer is said not to cover the data.
-UNK_WARNING_SHARE = 0.2
-
-
-def unknown_share(features: FeatureSet, unk_id) -> float:
-    """The share of the passage tokens (those with a character offset) that are UNK."""
-    passage = (features.token_offsets[..., 0] >= 0) & (features.attention_mask == 1)  # (N, L)
-    total = int(passage.sum())
-    if not total or unk_id is None:
-        return 0.0
-    return float(((features.input_ids == unk_id) & passage).sum()) / total
-
-
 def log_features(features: FeatureSet, tokenizer, count: int = 3) -> None:
     """Log the first `count` features decoded: does the label say what we think? Warn
-    when the tokenizer reads much of the passages as UNK (one built without its
-    vocabulary, as transformers 5's BertTokenizerFast(vocab_file=...), or another
-    language's): the offsets still give labels, so training would go on silently."""
-    share = unknown_share(features, tokenizer.unk_token_id)
-    if share > UNK_WARNING_SHARE:
-        logger.warning("%.0f%% of the passage tokens are %s: the tokenizer (%d tokens) does not "
-                       "cover this data; is it the model's own, built with its vocabulary?",
-                       100 * share, tokenizer.unk_token, len(tokenizer))
+    when the tokenizer reads much of the passages as UNK (`warn_if_mostly_unknown`)."""
+    passage = (features.token_offsets[..., 0] >= 0) & (features.attention_mask == 1)  # (N, L)
+    warn_if_mostly_unknown(features.input_ids, passage, tokenizer, "passage")
     for index in range(min(count, len(features))):
         record = features.examples[features.example_index[index]]
         query, window, label = decode_feature(features, index, tokenizer)
