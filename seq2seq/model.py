@@ -52,10 +52,11 @@ from transformers import BertConfig, BertForMaskedLM
 
 from coqa.data.errors import ConfigError
 from coqa.data.files import writing_weights
+from coqa.data.folders import position_offset
 from seq2seq.masks import additive_mask, pseudo_layout_allowed, teacher_forcing_allowed
 from seq2seq.weights import (ENCODER_CONFIG_NAME, IGNORED_KEYS, TIED_KEYS, WEIGHTS_NAME,
                              bert_config_of, from_roberta, load_checked, normalize_state_dict,
-                             position_offset, read_state_dict)
+                             read_state_dict)
 
 logger = logging.getLogger(__name__)
 
@@ -257,8 +258,9 @@ class Seq2SeqModel(nn.Module):
         encoder_config = bert_config_of(values)
         mlm = BertForMaskedLM._from_config(encoder_config, attn_implementation=attn_implementation)
         state = read_state_dict(directory)
-        if position_offset(values):  # a RoBERTa / XLM-R folder, read as BERT
-            state = from_roberta(state, position_offset(values))
+        offset = position_offset(values)
+        if offset:  # a RoBERTa / XLM-R folder, read as BERT
+            state = from_roberta(state, offset)
         state = normalize_state_dict(state)
         load_checked(mlm, state, directory, new_head)
         return cls(mlm, config)

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import BertConfig, BertForMaskedLM
 
-from coqa.data.folders import first_shape_mismatch
+from coqa.data.folders import first_shape_mismatch, position_offset
 
 logger = logging.getLogger(__name__)
 
@@ -84,14 +84,6 @@ def normalize_state_dict(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tens
 
 
 HEAD_PREFIX = "cls.predictions."
-
-
-def position_offset(config: dict) -> int:
-    """Rows of the position table before position 0: padding_idx + 1 for RoBERTa and XLM-R,
-    0 for BERT."""
-    if config.get("model_type") in ROBERTA_MODEL_TYPES:
-        return int(config.get("pad_token_id", 1)) + 1
-    return 0
 
 
 def bert_config_of(config: dict) -> BertConfig:

@@ -142,16 +142,21 @@ def read_model_config(path: str, what: str = "model",
 OFFSET_POSITION_MODEL_TYPES = ("roberta", "xlm-roberta", "camembert")
 
 
+def position_offset(config: Mapping[str, Any]) -> int:
+    """Rows of an encoder's position table before its position 0 (config.json's values):
+    pad_token_id + 1 for RoBERTa-style encoders (OFFSET_POSITION_MODEL_TYPES), 0 for BERT."""
+    if config.get("model_type") in OFFSET_POSITION_MODEL_TYPES:
+        return int(config.get("pad_token_id", 1)) + 1
+    return 0
+
+
 def encoder_max_positions(path: str, what: str = "model",
                           config_file: Optional[str] = None) -> int:
     """How many tokens a sequence may have for the encoder whose config.json is in `path`
     (a `what` folder, for messages), or is `config_file`: max_position_embeddings, less
-    pad_token_id + 1 for RoBERTa-style encoders (OFFSET_POSITION_MODEL_TYPES)."""
+    the rows before position 0 (`position_offset`)."""
     config = read_model_config(path, what, config_file)[1]
-    positions = int(config.get("max_position_embeddings", 512))
-    if config.get("model_type") in OFFSET_POSITION_MODEL_TYPES:
-        positions -= int(config.get("pad_token_id", 1)) + 1
-    return positions
+    return int(config.get("max_position_embeddings", 512)) - position_offset(config)
 
 
 # Encoder families whose folders the pipelines load (config.json's model_type).
