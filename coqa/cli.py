@@ -209,7 +209,7 @@ def prepare_output_dir(output_dir: str, training: bool, overwrite: bool, resumin
         if overwrite:
             refuse_deleting_start(folder, starts_from)
             if removes:
-                remove_previous_run(folder, starts_from)
+                remove_previous_run(folder)
         elif any(p.name not in WRITTEN_AT_START for p in folder.iterdir()):
             raise UsageError(f"output directory {output_dir} already exists and is not empty; "
                              f"use --overwrite_output_dir to train into it")
@@ -230,10 +230,9 @@ def refuse_deleting_start(folder: Path, starts_from: Sequence[str]) -> None:
                              f"loads its model from: train into another --output_dir")
 
 
-def remove_previous_run(folder: Path, starts_from: Sequence[str] = ()) -> None:
+def remove_previous_run(folder: Path) -> None:
     """Delete what this toolkit writes into an output folder (`RUN_OUTPUTS`), logging what
     was removed and naming every other file, which is left in place."""
-    refuse_deleting_start(folder, starts_from)
     ours = [p for p in sorted(folder.iterdir()) if any(p.match(g) for g in RUN_OUTPUTS)]
     others = [p.name for p in sorted(folder.iterdir()) if p not in ours]
     for path in ours:
